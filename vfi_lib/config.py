@@ -1,0 +1,342 @@
+"""One typed configuration for model and training, with phase presets and ablation switches.
+
+``preset("phase1", backbone_mode="hybrid", use_mhc=True)`` returns a :class:`Config`; keyword
+overrides are looked up in :class:`ModelConfig` first, then :class:`TrainConfig` (or given dotted,
+``**{"train.lr": 1e-4}``). Unknown keys and bad values raise :class:`ConfigError` naming the key
+and the allowed values. ``Config.to_dict()`` / ``Config.from_dict()`` (and the JSON helpers)
+round-trip exactly; this is what is saved beside every checkpoint and run.
+
+Phases (thesis plan, "Research Phases"):
+  phase1  hybrid LGS backbone, direct synthesis (~1.26M params), Vimeo90K.
+  phase2  + IFNet-style flow with timestep, pre-warping, U-Net refinement (~9.0M params).
+  phase3  phase-2 model, Vimeo90K + X4K1000FPS 2:1 mix, 256x256 crops, stride 8..32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BACKBONE_MODES = ("hybrid", "mamba2_only", "gated_attn_only")
+SSM_BACKENDS = ("auto", "torch", "triton")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not valid; the message names it and what is allowed."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. Shapes are (B, C, H, W); images RGB in [0, 1]."""
+
+    phase: int = 1  # 1: direct synthesis; 2/3: flow-guided model (same architecture for 2 and 3)
+    backbone_mode: str = "hybrid"  # hybrid | mamba2_only | gated_attn_only (ablation switch)
+    use_mhc: bool = False  # manifold-constrained hyper-connections around the branch fusion
+    mhc_n: int = 4  # width of the mHC residual stream (copies), 4 as in the mHC paper
+    mhc_sinkhorn_iters: int = 20  # log-space Sinkhorn-Knopp iterations for H_res
+    ssm_backend: str = "auto"  # auto | torch | triton (mamba_ssm kernels, CUDA only)
+    # --- shallow conv encoder (shared by both frames) ---
+    enc_channels: tuple[int, ...] = (16, 32)  # channels per stride-2 stage; features at 1/2**len
+    # --- LGS stages (cross-frame) ---
+    stage_dims: tuple[int, ...] = (64, 96)  # channels of each LGS stage
+    depths: tuple[int, ...] = (2, 2)  # LGS blocks per stage
+    num_heads: tuple[int, ...] = (2, 3)  # attention heads per stage
+    window_size: int = 8  # gated window attention window (Swin-style, shifted every other block)
+    d_state: int = 64  # Mamba2 SSM state size N
+    headdim: int = 32  # Mamba2 head dimension P
+    expand: int = 2  # Mamba2 inner expansion
+    d_conv: int = 4  # Mamba2 causal depthwise conv width
+    chunk_size: int = 256  # SSD chunk length
+    cross_frame_scan: bool = True  # interleaved f0/f1 tokens (VFIMamba) instead of per-frame scans
+    ecab_ratio: float = 2.0  # ECAB hidden expansion (conv-GELU-conv)
+    matvlm_init: bool = False  # init Mamba2 projections from the attention branch (MaTVLM)
+    # --- phase 2/3: flow, warping, refinement ---
+    flow_channels: tuple[int, ...] = (192, 128, 96)  # IFNet block widths, coarse -> fine
+    flow_scales: tuple[int, ...] = (4, 2, 1)  # downscale of each IFNet block
+    flow_use_features: bool = True  # condition the flow blocks on LGS features
+    feature_prewarp: bool = True  # warp backbone features to time t before synthesis
+    refine_channels: tuple[int, ...] = (32, 64, 128, 256)  # U-Net widths, fine -> coarse
+
+    def __post_init__(self) -> None:
+        _check_choice("model.backbone_mode", self.backbone_mode, BACKBONE_MODES)
+        _check_choice("model.ssm_backend", self.ssm_backend, SSM_BACKENDS)
+        if self.phase not in (1, 2, 3):
+            raise ConfigError(f"model.phase must be 1, 2 or 3, got {self.phase!r}")
+        if not (len(self.stage_dims) == len(self.depths) == len(self.num_heads)):
+            raise ConfigError(
+                "model.stage_dims, model.depths and model.num_heads must have the same length, got "
+                f"{self.stage_dims}, {self.depths}, {self.num_heads}"
+            )
+        for d, h in zip(self.stage_dims, self.num_heads):
+            if d % h:
+                raise ConfigError(f"model.stage_dims entry {d} is not divisible by num_heads {h}")
+        if len(self.flow_channels) != len(self.flow_scales):
+            raise ConfigError("model.flow_channels and model.flow_scales must have the same length")
+        if self.mhc_n < 1:
+            raise ConfigError(f"model.mhc_n must be >= 1, got {self.mhc_n}")
+        for name in ("window_size", "d_state", "headdim", "expand", "d_conv", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def pad_multiple(self) -> int:
+        """Inputs are padded to a multiple of this (encoder stride x attention window)."""
+        return 2 ** len(self.enc_channels) * self.window_size * (2 ** (len(self.stage_dims) - 1))
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, data and run bookkeeping. Every field is a CLI flag of ``vfi_lib.train``."""
+
+    exp_name: str = "phase1_hybrid"  # run name: ckpt/<exp_name>/, log/<exp_name>/
+    dataset: str = "vimeo90k"  # vimeo90k | x4k_mix (phase 3) | synthetic | sample | bbb
+    data_path: str = ""  # Vimeo90K triplet root (tri_trainlist.txt, sequences/)
+    x4k_path: str = ""  # X4K1000FPS root (phase 3 mix)
+    x4k_stride: tuple[int, int] = (8, 32)  # temporal stride range sampled uniformly (phase 3)
+    mix_ratio: tuple[int, int] = (2, 1)  # Vimeo : X4K samples per batch stream (phase 3)
+    epochs: int = 300
+    batch_size: int = 4  # per process
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lr: float = 2e-4  # peak AdamW learning rate
+    min_lr: float = 2e-6  # cosine floor
+    weight_decay: float = 1e-4
+    warmup_steps: int = 2000  # linear warmup, then cosine to min_lr
+    grad_clip: float = 1.0  # max grad norm
+    amp: str = "auto"  # auto (bf16 if supported, else fp16+GradScaler; off on CPU) | bf16 | fp16 | off
+    ema: bool = False  # keep an exponential moving average of the weights
+    ema_decay: float = 0.999
+    crop_size: int = 256  # random crop (final size of the curriculum)
+    crop_schedule: tuple[tuple[int, int], ...] = ()  # ((start_epoch, crop), ...) curriculum
+    num_workers: int = 4
+    seed: int = 1234
+    eval_interval: int = 1  # validate every N epochs
+    ckpt_interval: int = 1000  # also checkpoint every N optimizer steps (0: epochs only)
+    log_interval: int = 50  # TensorBoard scalars every N steps
+    max_steps: int = 0  # stop after N optimizer steps (0: no limit), for smoke runs
+    val_limit: int = 0  # evaluate on the first N validation samples (0: all)
+    dry_run: bool = False  # a few steps of train and eval, then exit 0
+    ckpt_dir: str = "ckpt"
+    log_dir: str = "log"
+    resume: str = ""  # explicit checkpoint to resume from ("" = ckpt/<exp>/latest.pt if present)
+    no_resume: bool = False  # start fresh even if a latest checkpoint exists
+    vgg_weights: str = ""  # torchvision-format VGG-19 state_dict (.pth); required if w_vgg > 0
+    # loss weights (phase-aware: presets set them)
+    w_lap: float = 1.0  # Laplacian-pyramid L1
+    w_ternary: float = 1.0  # census / ternary
+    w_vgg: float = 0.0  # VGG-19 perceptual
+    w_flow_smooth: float = 0.0  # edge-aware flow smoothness (phase 2+)
+
+    def __post_init__(self) -> None:
+        _check_choice("train.amp", self.amp, AMP_MODES)
+        _check_choice("train.dataset", self.dataset, DATASETS)
+        for name in ("epochs", "batch_size", "grad_accum", "crop_size", "eval_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "ckpt_interval", "max_steps", "val_limit", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        lo, hi = self.x4k_stride
+        if not 1 <= lo <= hi:
+            raise ConfigError(f"train.x4k_stride must be (lo, hi) with 1 <= lo <= hi, got {self.x4k_stride}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+
+    def crop_at(self, epoch: int) -> int:
+        """Crop size of the curriculum at ``epoch`` (last schedule entry whose start <= epoch)."""
+        size = self.crop_size
+        for start, crop in sorted(self.crop_schedule):
+            if epoch >= start:
+                size = crop
+        return size
+
+
+@dataclass
+class Config:
+    """The whole configuration saved with every run and checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "phase1"  # name of the preset this was built from (informational)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "model": _to_plain(self.model), "train": _to_plain(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a dict, got {type(d).__name__}")
+        unknown = set(d) - {"model", "train", "preset"}
+        if unknown:
+            raise ConfigError(f"unknown top-level config keys {sorted(unknown)}; allowed: model, train, preset")
+        return cls(
+            model=_from_plain(ModelConfig, d.get("model", {}), "model"),
+            train=_from_plain(TrainConfig, d.get("train", {}), "train"),
+            preset=str(d.get("preset", "custom")),
+        )
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "Config":
+        p = Path(text_or_path)
+        text = p.read_text() if (isinstance(text_or_path, Path) or not str(text_or_path).lstrip().startswith("{")) else str(text_or_path)
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config JSON {text_or_path!s:.80} is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def override(self, **overrides: Any) -> "Config":
+        """Return a copy with ``key=value`` overrides (model field, train field, or dotted)."""
+        d = self.to_dict()
+        model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+        train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+        for key, value in overrides.items():
+            if "." in key:
+                section, name = key.split(".", 1)
+                if section not in ("model", "train"):
+                    raise ConfigError(f"unknown config section {section!r} in {key!r}; use model.* or train.*")
+                keys = model_keys if section == "model" else train_keys
+                if name not in keys:
+                    raise ConfigError(f"unknown config key {key!r}; {section} keys: {', '.join(sorted(keys))}")
+            elif key in model_keys:
+                section, name = "model", key
+            elif key in train_keys:
+                section, name = "train", key
+            else:
+                raise ConfigError(
+                    f"unknown config key {key!r}. Model keys: {', '.join(sorted(model_keys))}. "
+                    f"Train keys: {', '.join(sorted(train_keys))}"
+                )
+            d[section][name] = _to_plain(value)
+        return Config.from_dict(d)
+
+
+# ----------------------------------------------------------------------------- presets
+# Each preset is a small override of the dataclass defaults (the defaults are phase 1).
+PRESETS: dict[str, dict[str, Any]] = {
+    "phase1": {},
+    "phase2": {
+        "model.phase": 2,
+        "train.exp_name": "phase2_hybrid",
+        "train.w_flow_smooth": 0.01,
+    },
+    "phase3": {
+        "model.phase": 3,
+        "train.exp_name": "phase3_hybrid",
+        "train.dataset": "x4k_mix",
+        "train.crop_size": 256,
+        "train.w_flow_smooth": 0.01,
+        "train.w_vgg": 0.0,
+    },
+}
+# Ablation grid of the thesis plan (exp1a/exp1b/exp1h).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "hybrid": {"backbone_mode": "hybrid", "use_mhc": False},
+    "mamba2_only": {"backbone_mode": "mamba2_only", "use_mhc": False},
+    "gated_attn_only": {"backbone_mode": "gated_attn_only", "use_mhc": False},
+    "hybrid_mhc": {"backbone_mode": "hybrid", "use_mhc": True},
+}
+# Tiny model for smoke runs and tests (CPU, seconds); keeps every component switched on.
+TINY: dict[str, Any] = {
+    "model.enc_channels": (8, 16),
+    "model.stage_dims": (24,),
+    "model.depths": (2,),
+    "model.num_heads": (2,),
+    "model.window_size": 4,
+    "model.d_state": 16,
+    "model.headdim": 8,
+    "model.chunk_size": 64,
+    "model.flow_channels": (32, 24, 16),
+    "model.refine_channels": (8, 16, 24, 32),
+}
+
+
+def preset(name: str = "phase1", *, tiny: bool = False, **overrides: Any) -> Config:
+    """Build a config from a preset name plus overrides.
+
+    ``preset("phase1", backbone_mode="mamba2_only")``, ``preset("phase2", tiny=True)``.
+    ``tiny=True`` shrinks the model for smoke runs (every component stays on).
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    cfg = Config(preset=name).override(**PRESETS[name])
+    if tiny:
+        cfg = cfg.override(**TINY)
+    return cfg.override(**overrides) if overrides else cfg
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list/tuple, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, key) for v in value)
+        if len(args) != len(value):
+            raise ConfigError(f"{key} must have {len(args)} entries, got {value!r}")
+        return tuple(_coerce(a, v, key) for a, v in zip(args, value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} must be a bool, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ConfigError(f"{key} must be an int, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be an int, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _from_plain(cls: type, d: Any, section: str) -> Any:
+    if not isinstance(d, dict):
+        raise ConfigError(f"config section {section!r} must be a dict, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise ConfigError(
+            f"unknown {section} config keys {sorted(unknown)}; allowed: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(hints[k], v, f"{section}.{k}") for k, v in d.items()}
+    return cls(**kwargs)

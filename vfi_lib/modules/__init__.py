@@ -1,0 +1,1 @@
+"""vfi_lib.modules"""
