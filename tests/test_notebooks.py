@@ -1,0 +1,62 @@
+"""Every notebook runs in smoke mode through the papermill runner (one Python process)."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from vfi_lib import notebooks as runner
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_in_smoke_mode(nb, tmp_path):
+    results = runner.run(smoke=True, only=[nb.name[:2]], runs_dir=tmp_path, run_id="t", progress=False)
+    assert [r.notebook for r in results] == [nb.name]
+    assert results[0].status == "ok", results[0].error
+    executed = json.loads((tmp_path / "t" / nb.name).read_text())
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert injected and "smoke = True" in "".join(injected[0]["source"])
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary[0]["status"] == "ok"
+
+
+def _make_notebook(path: Path, cells: list[str], params: str = "smoke = True  # tiny run\nx = 1  # a value") -> None:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runner_orders_reports_failures_and_passes_only_declared_parameters(tmp_path, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _make_notebook(nbdir / "02_bad.ipynb", ["# boom\nraise ValueError('broken on purpose')"])
+    _make_notebook(nbdir / "01_ok.ipynb", ["assert x == 5, x"])
+    _make_notebook(nbdir / "10_other.ipynb", ["assert 'y' not in dir()"], params="smoke = True  # tiny")
+    (nbdir / "README.ipynb").write_text("{}")  # not numbered: ignored
+    assert [p.name for p in runner.discover(nbdir)] == ["01_ok.ipynb", "02_bad.ipynb", "10_other.ipynb"]
+    res = runner.run(smoke=True, parameters={"x": 5, "y": 2}, notebook_dir=nbdir,
+                     runs_dir=tmp_path / "runs", run_id="r", progress=False)
+    assert [r.status for r in res] == ["ok", "failed", "ok"]
+    assert "code cell 2" in res[1].error and "ValueError: broken on purpose" in res[1].error
+    table = runner.format_table(res)
+    assert "02_bad.ipynb" in table and "failed" in table
+    with pytest.raises(FileNotFoundError, match="matches --only 99"):
+        runner.discover(nbdir, only=["99"])
+
+
+def test_cli_exit_code_names_the_failing_notebook(tmp_path, monkeypatch, capsys):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _make_notebook(nbdir / "05_fails.ipynb", ["1/0"])
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbdir)
+    monkeypatch.setattr(runner, "RUNS_DIR", tmp_path / "runs")
+    assert runner.main(["run", "--smoke"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED 05_fails.ipynb" in err and "ZeroDivisionError" in err
