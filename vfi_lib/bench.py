@@ -1,0 +1,225 @@
+"""One speed benchmark for the whole stack: ``python -m vfi_lib.bench`` (also ``make bench``).
+
+Measures, on the current device:
+  * SSD backends (torch eager, torch.compile, Triton when importable) at a VFI-like shape;
+  * one LGS stage per ablation mode at 64x64 tokens (forward + backward);
+  * full Phase-1 / Phase-2 models: a training step at 256x256 (samples/s), and inference latency
+    (median, p90) and peak memory at 1080p and 4K, fp32 and bf16, with the 4K/1080p latency ratio
+    (4K has 4x the pixels: a ratio near 4 means linear scaling).
+Prints a table and writes ``outputs/benchmarks/gpu.json`` (``cpu.json`` on CPU, smaller sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from vfi_lib.config import ABLATIONS, preset
+
+OUT_DIR = Path(__file__).resolve().parent.parent / "outputs" / "benchmarks"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn: Callable[[], Any], device: torch.device, warmup: int = 3, runs: int = 10) -> dict[str, float]:
+    """Median / p90 wall time in ms of ``fn`` (CUDA-synchronised), after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))]}
+
+
+def _peak_mem_gb(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _autocast(device: torch.device, dtype: str):
+    if dtype == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def bench_ssd(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+    from vfi_lib.ssm.backends import ssd
+
+    b, l, h, p, n = (8, 4096, 8, 32, 64) if not quick else (2, 1024, 4, 16, 32)
+    rows = []
+    g = torch.Generator(device="cpu").manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(b, l, h, p, generator=g).to(device, dtype)
+        dt = torch.nn.functional.softplus(torch.randn(b, l, h, generator=g) - 2).to(device, dtype)
+        A = -torch.rand(h, generator=g).add(0.5).to(device)
+        B = torch.randn(b, l, 1, n, generator=g).to(device, dtype)
+        C = torch.randn(b, l, 1, n, generator=g).to(device, dtype)
+        variants: dict[str, Callable[[], Any]] = {"torch": lambda: ssd(x, dt, A, B, C, 256, backend="torch")}
+        compiled = torch.compile(lambda: ssd(x, dt, A, B, C, 256, backend="torch"), dynamic=False)
+        variants["torch.compile"] = compiled
+        if device.type == "cuda":
+            try:
+                ssd(x, dt, A, B, C, 256, backend="triton")
+                variants["triton"] = lambda: ssd(x, dt, A, B, C, 256, backend="triton")
+            except Exception as e:  # not installed: recorded, not fatal
+                rows.append({"bench": "ssd", "variant": "triton", "dtype": str(dtype), "error": str(e)[:200]})
+        for name, fn in variants.items():
+            try:
+                t = time_fn(fn, device, warmup=3, runs=5 if quick else 20)
+            except Exception as e:
+                rows.append({"bench": "ssd", "variant": name, "dtype": str(dtype).split(".")[-1], "error": str(e)[:200]})
+                continue
+            rows.append({"bench": "ssd", "variant": name, "dtype": str(dtype).split(".")[-1],
+                         "shape": f"b{b} l{l} h{h} p{p} n{n}", **t})
+    return rows
+
+
+def bench_lgs(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+    from vfi_lib.modules.lgs_block import LGSStage
+
+    rows = []
+    size = 64 if not quick else 16
+    bsz = 4 if not quick else 1
+    for mode, sw in ABLATIONS.items():
+        cfg = preset("phase1", ssm_backend="torch" if device.type == "cpu" else "auto", **sw)
+        dim, heads = cfg.model.stage_dims[0], cfg.model.num_heads[0]
+        stage = LGSStage(dim, cfg.model.depths[0], heads, cfg.model).to(device)
+        f0 = torch.randn(bsz, dim, size, size, device=device, requires_grad=True)
+        f1 = torch.randn(bsz, dim, size, size, device=device, requires_grad=True)
+
+        def step():
+            a, b_ = stage(f0, f1)
+            (a.float().mean() + b_.float().mean()).backward()
+
+        t = time_fn(step, device, warmup=2, runs=3 if quick else 10)
+        rows.append({"bench": "lgs_stage_fwd_bwd", "variant": mode, "shape": f"b{bsz} c{dim} {size}x{size}",
+                     "params": sum(p.numel() for p in stage.parameters()), **t})
+    return rows
+
+
+def bench_models(device: torch.device, quick: bool, compile_model: bool = False) -> list[dict[str, Any]]:
+    from vfi_lib.model import build_model
+
+    rows = []
+    train_hw = 256 if not quick else 64
+    infer_sizes = {"1080p": (1080, 1920), "4k": (2160, 3840)} if not quick else {"270p": (270, 480), "540p": (540, 960)}
+    for phase in (1, 2):
+        cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
+        model = build_model(cfg).to(device)
+        params = sum(p.numel() for p in model.parameters())
+        # --- training step at 256x256 ---
+        bsz = 8 if not quick else 2
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        img0, img1, gt = (torch.rand(bsz, 3, train_hw, train_hw, device=device) for _ in range(3))
+        for dtype in (("fp32", "bf16") if device.type == "cuda" else ("fp32",)):
+            def train_step():
+                with _autocast(device, dtype):
+                    pred = model(img0, img1, 0.5)
+                loss = (pred.float() - gt).abs().mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            _reset_peak(device)
+            t = time_fn(train_step, device, warmup=2, runs=3 if quick else 10)
+            rows.append({"bench": "train_step", "variant": f"phase{phase}", "dtype": dtype, "params": params,
+                         "shape": f"b{bsz} {train_hw}x{train_hw}", **t,
+                         "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gb": _peak_mem_gb(device)})
+        # --- inference latency ---
+        model.eval()
+        for dtype in (("fp32", "bf16") if device.type == "cuda" else ("fp32",)):
+            lat = {}
+            for res, (h, w) in infer_sizes.items():
+                x0 = torch.rand(1, 3, h, w, device=device)
+                x1 = torch.rand(1, 3, h, w, device=device)
+                scale = 1.0 if phase == 1 else (0.5 if h <= 1100 else 0.25)
+
+                def infer():
+                    with torch.inference_mode(), _autocast(device, dtype):
+                        model(x0, x1, 0.5, scale=scale)
+
+                _reset_peak(device)
+                try:
+                    t = time_fn(infer, device, warmup=1 if quick else 2, runs=2 if quick else 5)
+                except torch.OutOfMemoryError as e:
+                    rows.append({"bench": "inference", "variant": f"phase{phase}", "dtype": dtype, "shape": res, "error": f"OOM: {e}"[:200]})
+                    continue
+                lat[res] = t["median_ms"]
+                rows.append({"bench": "inference", "variant": f"phase{phase}", "dtype": dtype, "shape": res,
+                             "flow_scale": scale, **t, "peak_mem_gb": _peak_mem_gb(device)})
+            if len(lat) == 2:
+                a, b_ = list(lat.values())
+                rows.append({"bench": "inference_scaling", "variant": f"phase{phase}", "dtype": dtype,
+                             "shape": "/".join(reversed(list(lat))), "ratio": b_ / a, "pixel_ratio": 4.0})
+        model.train()
+        del model, opt
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gb", "ratio", "params", "error"]
+    cols = [c for c in cols if any(c in r for r in rows)]
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+        return "" if v is None else str(v)
+    table = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in table]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vfi_lib.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true", help="small sizes (default on CPU)")
+    ap.add_argument("--only", nargs="+", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"])
+    ap.add_argument("--json", type=Path, default=None, help="output JSON (default outputs/benchmarks/{gpu,cpu}.json)")
+    args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    quick = args.quick or device.type == "cpu"
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    rows: list[dict[str, Any]] = []
+    benches = {"ssd": bench_ssd, "lgs": bench_lgs, "models": bench_models}
+    for name in args.only:
+        print(f"== {name}", flush=True)
+        new = benches[name](device, quick)
+        print(format_rows(new), flush=True)
+        rows += new
+    meta = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+            "torch": torch.__version__, "quick": quick, "tf32": device.type == "cuda"}
+    path = args.json or OUT_DIR / ("gpu.json" if device.type == "cuda" else "cpu.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print("\n" + format_rows(rows))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
