@@ -1,0 +1,102 @@
+"""Video files through OpenCV: ``VideoReader`` (RGB uint8 frames) and ``VideoWriter`` (mp4v).
+
+    with VideoReader("in.mp4") as r:          # r.count, r.fps, r.size == (W, H)
+        for frame in r: ...                   # (H, W, 3) uint8 RGB
+    with VideoWriter("out.mp4", fps=25.0, size=(W, H)) as w:
+        w.write(frame)
+
+Unreadable inputs and unwritable outputs raise DataError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .errors import DataError, require_file
+
+
+class VideoReader:
+    """Iterate the frames of a video file as (H, W, 3) uint8 RGB arrays."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = require_file(path, "video file")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise DataError(f"{self.path}: cannot open video (unsupported codec or not a video)")
+        w = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        h = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if w <= 0 or h <= 0:
+            self._cap.release()
+            raise DataError(f"{self.path}: video has no decodable frames")
+        self.size = (w, h)  # (W, H)
+        self.fps = float(self._cap.get(cv2.CAP_PROP_FPS))
+        self.count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))  # container estimate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        while True:
+            ok, frame = self._cap.read()
+            if not ok:
+                return
+            yield np.ascontiguousarray(frame[:, :, ::-1])  # BGR -> RGB
+
+    def __len__(self) -> int:
+        return self.count
+
+    def read_all(self) -> np.ndarray:
+        """All frames stacked: (N, H, W, 3) uint8; DataError if none decode."""
+        frames = list(self)
+        if not frames:
+            raise DataError(f"{self.path}: video has no decodable frames")
+        return np.stack(frames)
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """Write (H, W, 3) uint8 RGB frames to an mp4 (mp4v codec) of a fixed ``size=(W, H)``."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
+        if fps <= 0 or min(self.size) <= 0:
+            raise DataError(f"{self.path}: VideoWriter needs fps > 0 and a positive size, got fps={fps}, size={size}")
+        if not self.path.parent.is_dir():
+            raise DataError(f"{self.path}: output directory {self.path.parent} does not exist")
+        if not os.access(self.path.parent, os.W_OK):
+            raise DataError(f"{self.path}: output directory {self.path.parent} is not writable")
+        self.fps = float(fps)
+        self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+        if not self._w.isOpened():
+            raise DataError(f"{self.path}: cannot open video for writing (codec {fourcc!r} unavailable or bad path)")
+        self.count = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        w, h = self.size
+        if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.shape == (h, w, 3)):
+            raise DataError(f"{self.path}: frame must be ({h}, {w}, 3) uint8 RGB, got "
+                            f"{getattr(frame, 'dtype', type(frame).__name__)} {getattr(frame, 'shape', '')}")
+        self._w.write(np.ascontiguousarray(frame[:, :, ::-1]))
+        self.count += 1
+
+    def close(self) -> None:
+        self._w.release()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
