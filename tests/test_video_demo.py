@@ -1,0 +1,83 @@
+"""Video demo: 2x frame count (N * multi, documented), size and fps kept, scene cut = duplicate."""
+
+import cv2
+import numpy as np
+import pytest
+
+from vfi_lib.eval.baselines import FrameAverage
+from vfi_lib.infer.video import _even, cut_score, main, upsample_frames
+
+W, H, N = 64, 48, 8
+
+
+def _scene(k: int, kind: int) -> np.ndarray:
+    """Smooth pattern; scene 0 drifts 1 px per frame, scene 1 is a different, darker pattern."""
+    yy, xx = np.mgrid[:H, :W].astype(np.float32)
+    if kind == 0:
+        img = 128 + 90 * np.sin((xx + k) / 6)[..., None] * np.array([1.0, 0.8, 0.6])
+    else:
+        img = 40 + 30 * np.cos(yy / 5)[..., None] * np.array([0.5, 1.0, 0.7])
+    return np.broadcast_to(img, (H, W, 3)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vid") / "in.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (W, H))
+    for k in range(N):  # frames 0..3 scene 0, 4..7 scene 1: a cut between 3 and 4
+        w.write(_scene(k, 0 if k < N // 2 else 1)[..., ::-1])
+    w.release()
+    return path
+
+
+def test_demo_doubles_frames_keeps_size_and_duplicates_at_the_cut(video, tmp_path):
+    out, pngs = tmp_path / "out.mp4", tmp_path / "png"
+    rc = main(["--video", str(video), "--multi", "2", "--baseline", "average", "--output", str(out),
+               "--png_out", str(pngs), "--no_progress"])
+    assert rc == 0
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(20.0)
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    assert len(frames) == 2 * N and frames[0].shape == (H, W, 3)  # N * multi frames
+    files = sorted(pngs.glob("*.png"))
+    assert len(files) == 2 * N
+    o = [cv2.imread(str(f)).astype(np.int16) for f in files]
+    # output 2i = input i; 2i+1 = blend of inputs i, i+1; the pair (3, 4) is a cut
+    assert np.array_equal(o[7], o[6])  # duplicate of frame 3, not a blend
+    assert np.abs(o[7] - o[8]).mean() > 20
+    blend = (o[0] + o[2]) / 2
+    assert np.abs(o[1] - blend).max() <= 1 and np.abs(o[1] - o[0]).mean() > 1
+    assert np.array_equal(o[-1], o[-2])  # the last frame is repeated to keep the duration
+
+
+def test_upsample_frames_4x_odd_size_stream_and_cut_threshold():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 200, (47, 63, 3), dtype=np.uint8)
+    frames = [a, a + 20, np.full_like(a, 255)]  # pair (1, 2) is a cut
+    stats = {}
+    out = list(upsample_frames(FrameAverage(), iter(frames), 4, stats=stats))
+    assert len(out) == 12 and all(f.shape == (47, 63, 3) for f in out)
+    assert stats["cuts"] == [1] and stats["frames_in"] == 3
+    assert np.abs(out[2].astype(int) - (a.astype(int) + 10)).max() <= 1  # t = 1/2 of the first pair
+    assert all(np.array_equal(out[k], frames[1]) for k in (4, 5, 6, 7))
+    assert _even(out[0]).shape == (48, 64, 3)
+    assert cut_score(a, a) == 0.0 and cut_score(a, frames[2]) > 0.15
+    no_cut = list(upsample_frames(FrameAverage(), iter(frames), 2, cut_threshold=1.0))
+    assert not np.array_equal(no_cut[3], frames[1])  # detection off: blended
+    with pytest.raises(ValueError, match="power of two"):
+        list(upsample_frames(FrameAverage(), iter(frames), 3, recursive=True))
+
+
+def test_demo_clear_errors(video, tmp_path, capsys):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    assert main(["--video", str(bad), "--baseline", "average", "--output", str(tmp_path / "o.mp4")]) == 2
+    assert "bad.mp4" in capsys.readouterr().err
+    assert main(["--video", str(video), "--baseline", "average", "--output", str(tmp_path / "no" / "dir" / "o.mp4")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["--video", str(tmp_path / "missing.mp4"), "--baseline", "average", "--output", str(tmp_path / "o.mp4")]) == 2

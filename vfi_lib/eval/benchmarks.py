@@ -1,0 +1,251 @@
+"""Benchmark runner: the peers' protocols (:mod:`vfi_lib.eval.protocols`) on our datasets.
+
+``run_benchmark(model, "snu_film", path, level="hard")`` returns a summary dict and (unless
+``write=False``) writes under ``out_dir`` (default ``outputs/benchmarks/``)
+
+- ``<stem>.csv``: one row per sample (index, name, t, metrics);
+- ``<stem>.json``: means, n, and the protocol actually used (rounding, TTA, scale, padding,
+  limit, recursive, dtype, device, peer script);
+- ``<stem>.md``: a markdown table row for the thesis results table;
+
+with ``stem = <benchmark>[_<level>][_<resolution>]_<model name>``. Samples run one at a time
+(batch 1, as the peers) in the dataset's deterministic order; ``limit`` keeps the first N.
+Images are RGB here, BGR in the peers' cv2 code: PSNR, IE, the per-channel skimage SSIM and the
+3-D ``ssim_matlab`` (symmetric window and padding along the channel axis) are all invariant to
+reversing the channel order, so the numbers compare directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from vfi_lib.eval.metrics import interpolation_error, psnr, quantize, skimage_psnr_ssim, ssim_matlab
+from vfi_lib.eval.protocols import SNU_LEVELS, Protocol, get_protocol
+from vfi_lib.infer.interpolate import predict, predict_multi
+from vfi_lib.infer.tiling import crop_pads, pad_to_multiple
+
+METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "ie": "IE", "psnr_skimage": "PSNR", "ssim_skimage": "SSIM"}
+
+
+def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: Protocol):
+    """The test set of ``benchmark`` in its on-disk layout (``vfi_lib.data`` classes).
+
+    XTest is read at native 4K; the 2K protocol resizes the float images itself (as the peers do).
+    """
+    if benchmark == "vimeo90k":
+        from vfi_lib.data.vimeo90k import Vimeo90K
+
+        return Vimeo90K(path, split="test")
+    if benchmark == "ucf101":
+        from vfi_lib.data.ucf101 import UCF101
+
+        return UCF101(path)
+    if benchmark == "middlebury":
+        from vfi_lib.data.middlebury import Middlebury
+
+        return Middlebury(path)
+    if benchmark == "snu_film":
+        from vfi_lib.data.snu_film import SNUFilm
+
+        return SNUFilm(path, level=level)
+    if benchmark == "xtest":
+        from vfi_lib.data.xtest import XTest
+
+        return XTest(path, resolution="4k", multiple=protocol.multiple or 8)
+    if benchmark == "xiph":
+        from vfi_lib.data.xtest import Xiph
+
+        return Xiph(path, resolution="2k" if protocol.resize else "4k")
+    raise ValueError(f"unknown benchmark {benchmark!r}")
+
+
+def _to_float(x: torch.Tensor, protocol: Protocol, device) -> torch.Tensor:
+    """uint8 (3, H, W) -> float (1, 3, H', W') in [0, 1], with the protocol's float-space resize."""
+    if protocol.resize_space == "float":
+        a = x.permute(1, 2, 0).numpy().astype(np.float32) * (1.0 / 255.0)  # as the peers
+        a = cv2.resize(a, protocol.resize, interpolation=cv2.INTER_AREA)  # (H', W', 3)
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].to(device)
+    return (x.float() / 255.0)[None].to(device)
+
+
+class _Predictor:
+    """Protocol padding + model call (+ recursive 2x with a one-pair cache for XTest)."""
+
+    def __init__(self, model: nn.Module, protocol: Protocol, tta: bool, dtype: str | None, recursive: bool):
+        self.model, self.p, self.tta, self.dtype, self.recursive = model, protocol, tta, dtype, recursive
+        self._cache: tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]] | None = None
+
+    def __call__(self, x0: torch.Tensor, x1: torch.Tensor, t: float) -> torch.Tensor:
+        x0p, pads = pad_to_multiple(x0, self.p.pad)  # peers' InputPadder (centred, replicate)
+        x1p, _ = pad_to_multiple(x1, self.p.pad)
+        kw = dict(scale=self.p.scale, tta=self.tta, dtype=self.dtype)
+        if not self.recursive:
+            return crop_pads(predict(self.model, x0p, x1p, t, **kw), pads)
+        n = self.p.multiple or 2
+        k = round(t * n)
+        if abs(k / n - t) > 1e-6:
+            raise ValueError(f"--recursive needs t = k/{n}, got t = {t}")
+        if self._cache is None or not (torch.equal(self._cache[0], x0) and torch.equal(self._cache[1], x1)):
+            n_exp = int(round(np.log2(n)))
+            self._cache = (x0, x1, predict_multi(self.model, x0p, x1p, n_exp, recursive=True, **kw))
+        return crop_pads(self._cache[2][k - 1], pads)
+
+
+def _sample_metrics(pred: torch.Tensor, gt: torch.Tensor, gt_u8: torch.Tensor, p: Protocol, rounded: bool) -> dict:
+    """Metrics of one sample: pred float (1, 3, H, W); gt float (1, 3, H, W); gt_u8 (3, H, W)."""
+    out = {}
+    pm = quantize(pred) if rounded else pred
+    if "psnr" in p.metrics:
+        out["psnr"] = float(psnr(pm, gt)[0])
+    if "ssim" in p.metrics:
+        out["ssim"] = float(ssim_matlab(pm, gt, val_range=1.0)[0])
+    if "ie" in p.metrics:
+        out["ie"] = float(interpolation_error(pred, gt)[0])
+    if "psnr_skimage" in p.metrics:
+        pu8 = (pred[0].clamp(0, 1) * 255.0).round().byte().permute(1, 2, 0).cpu().numpy()
+        out["psnr_skimage"], out["ssim_skimage"] = skimage_psnr_ssim(pu8, gt_u8.permute(1, 2, 0).numpy())
+    return out
+
+
+def run_benchmark(
+    model: nn.Module,
+    name: str,
+    path: str | Path,
+    *,
+    level: str | None = None,
+    resolution: str | None = None,
+    tta: bool = False,
+    round: bool | None = None,
+    scale: float | None = None,
+    limit: int | None = None,
+    recursive: bool = False,
+    device: str | torch.device | None = None,
+    dtype: str | None = None,
+    model_name: str | None = None,
+    out_dir: str | Path = "outputs/benchmarks",
+    write: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Evaluate ``model`` on benchmark ``name`` with the peer protocol; returns the summary dict
+    (``summary["samples"]`` holds the per-sample rows).
+
+    round: None = the protocol's rounding, True/False = force (recorded). scale: None = protocol.
+    level: SNU-FILM level (default "extreme"); resolution: "2k" | "4k" for xtest / xiph.
+    recursive: XTest t = k/8 by recursive 2x (VFIMamba) instead of direct t (EMA-VFI).
+    """
+    protocol = get_protocol(name, resolution)
+    if name == "snu_film":
+        level = level or "extreme"
+        if level not in SNU_LEVELS:
+            raise ValueError(f"snu_film: level must be one of {SNU_LEVELS}, got {level!r}")
+    elif level is not None:
+        raise ValueError(f"{name}: --level applies to snu_film only, got {level!r}")
+    if recursive and name != "xtest":
+        raise ValueError(f"{name}: --recursive applies to xtest only")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    rounded = protocol.round if round is None else bool(round)
+    if scale is not None:
+        protocol = replace(protocol, scale=float(scale))
+    if device is None:
+        p0 = next(iter(model.parameters()), None)
+        device = p0.device if p0 is not None else torch.device("cpu")
+    device = torch.device(device)
+    model = model.to(device).eval()
+    model_name = model_name or getattr(model, "name", None) or type(model).__name__
+
+    dataset = open_dataset(name, path, level, protocol)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    run = _Predictor(model, protocol, tta, dtype, recursive)
+    rows: list[dict] = []
+    start = time.perf_counter()
+    desc = "-".join(x for x in (name, level, resolution) if x)
+    with torch.no_grad():
+        for i in tqdm(range(n), desc=desc, disable=not progress, dynamic_ncols=True):
+            item = dataset[i]
+            x0, x1 = _to_float(item["img0"], protocol, device), _to_float(item["img1"], protocol, device)
+            gt = _to_float(item["gt"], protocol, device)
+            t = float(item["t"])
+            pred = run(x0, x1, t)  # (1, 3, H, W) float
+            rows.append({"index": i, "name": item["name"], "t": round_t(t),
+                         **_sample_metrics(pred, gt, item["gt"], protocol, rounded)})
+    elapsed = time.perf_counter() - start
+
+    metric_keys = list(protocol.metrics)
+    summary = {
+        "key": "_".join(x for x in (name, level, resolution.lower() if resolution else None) if x),  # vfi_lib.sota keys
+        "benchmark": name,
+        "protocol": protocol.key,
+        "peer_script": protocol.peer_script,
+        "level": level,
+        "resolution": resolution.lower() if resolution else None,
+        "model": model_name,
+        "n": len(rows),
+        "n_total": len(dataset),
+        **{m: float(np.mean([r[m] for r in rows])) for m in metric_keys},
+        "rounding": "uint8" if rounded else "float",
+        "tta": bool(tta),
+        "scale": protocol.scale,
+        "padding": protocol.pad,
+        "resize": list(protocol.resize) if protocol.resize else None,
+        "crop": list(protocol.crop) if protocol.crop else None,
+        "limit": limit,
+        "recursive": bool(recursive) if name == "xtest" else None,
+        "dtype": dtype or "fp32",
+        "device": str(device),
+        "elapsed_s": float(f"{elapsed:.3f}"),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if write:
+        summary["files"] = _write_results(summary, rows, metric_keys, Path(out_dir))
+    summary["samples"] = rows
+    return summary
+
+
+def round_t(t: float) -> float:
+    return float(f"{t:.6f}")
+
+
+def result_stem(summary: dict) -> str:
+    """``<benchmark>[_<level>][_<resolution>]_<model>`` (safe for file names)."""
+    parts = [summary["benchmark"], summary.get("level"), summary.get("resolution"), summary["model"]]
+    stem = "_".join(str(p) for p in parts if p)
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
+
+
+def markdown_row(summary: dict) -> tuple[str, str]:
+    """(header, row) of the markdown results table."""
+    metrics = [k for k in ("psnr", "ssim", "ie", "psnr_skimage", "ssim_skimage") if k in summary]
+    head = ["model", "benchmark"] + [METRIC_LABELS[m] for m in metrics] + ["n", "rounding", "TTA", "scale", "pad", "limit"]
+    bench = summary["benchmark"] + "".join(f" {summary[k]}" for k in ("level", "resolution") if summary.get(k))
+    fmt = {"psnr": "{:.2f}", "psnr_skimage": "{:.2f}", "ssim": "{:.4f}", "ssim_skimage": "{:.4f}", "ie": "{:.3f}"}
+    vals = [summary["model"], bench] + [fmt[m].format(summary[m]) for m in metrics] + [
+        str(summary["n"]), summary["rounding"], str(summary["tta"]), str(summary["scale"]), str(summary["padding"]),
+        str(summary["limit"] if summary["limit"] is not None else "all")]
+    header = "| " + " | ".join(head) + " |\n|" + "---|" * len(head)
+    return header, "| " + " | ".join(vals) + " |"
+
+
+def _write_results(summary: dict, rows: list[dict], metric_keys: list[str], out_dir: Path) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = result_stem(summary)
+    csv_path, json_path, md_path = (out_dir / f"{stem}{ext}" for ext in (".csv", ".json", ".md"))
+    with open(csv_path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["index", "name", "t", *metric_keys])
+        w.writeheader()
+        w.writerows(rows)
+    files = {"csv": str(csv_path), "json": str(json_path), "md": str(md_path)}
+    json_path.write_text(json.dumps({**summary, "files": files}, indent=2) + "\n")
+    header, row = markdown_row(summary)
+    md_path.write_text(f"{header}\n{row}\n")
+    return files
