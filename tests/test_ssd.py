@@ -1,0 +1,257 @@
+"""SSD core: chunked scan vs the per-step recurrence, gradients, state chaining, backends."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vfi_lib.ssm import backends
+from vfi_lib.ssm.backends import BackendError, resolve_backend, ssd
+from vfi_lib.ssm.ssd import ssd_chunked, ssd_naive
+
+
+def _inputs(b, l, h, p, g, n, dtype=torch.float64, seed=0, d_hdim=False, with_state=True):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, l, h, p, generator=gen, dtype=dtype)
+    dt = (torch.rand(b, l, h, generator=gen, dtype=dtype) * 0.3 + 0.01)
+    A = -torch.rand(h, generator=gen, dtype=dtype) * 4 - 0.1
+    B = torch.randn(b, l, g, n, generator=gen, dtype=dtype)
+    C = torch.randn(b, l, g, n, generator=gen, dtype=dtype)
+    D = torch.randn((h, p) if d_hdim else (h,), generator=gen, dtype=dtype)
+    s0 = torch.randn(b, h, p, n, generator=gen, dtype=dtype) if with_state else None
+    return x, dt, A, B, C, D, s0
+
+
+@pytest.mark.parametrize(
+    "l,chunk,h,g,n,d_hdim",
+    [
+        (64, 16, 4, 1, 64, False),  # l a multiple of the chunk, one B/C group shared by all heads
+        (45, 16, 4, 2, 128, True),  # l not a multiple, 2 groups, D per (head, channel)
+        (7, 16, 2, 2, 64, False),  # l shorter than one chunk, one group per head
+        (33, 8, 6, 3, 64, True),  # many chunks, 2 heads per group
+    ],
+)
+def test_chunked_matches_naive_float64(l, chunk, h, g, n, d_hdim):
+    x, dt, A, B, C, D, s0 = _inputs(2, l, h, 3, g, n, d_hdim=d_hdim)
+    y_ref, s_ref = ssd_naive(x, dt, A, B, C, D=D, initial_state=s0, return_final_state=True)
+    y, s = ssd_chunked(x, dt, A, B, C, chunk, D=D, initial_state=s0, return_final_state=True)
+    assert y.shape == (2, l, h, 3) and s.shape == (2, h, 3, n)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(s, s_ref, rtol=0, atol=1e-10)
+
+
+def test_naive_is_the_recurrence_by_hand():
+    """One head, one channel, state size 1: y_t = C_t h_t with h_t = e^{dt A} h_{t-1} + dt x B (+ D x)."""
+    x, dt, A, B, C = (torch.tensor(v, dtype=torch.float64) for v in ([1.0, 2.0, -1.0], [0.5, 0.1, 1.0], [-2.0],
+                                                                      [3.0, 1.0, 2.0], [1.0, -1.0, 0.5]))
+    hs, y_hand = 0.0, []
+    for t in range(3):
+        hs = torch.exp(dt[t] * A[0]) * hs + dt[t] * x[t] * B[t]
+        y_hand.append(C[t] * hs + 0.5 * x[t])
+    y = ssd_naive(x.view(1, 3, 1, 1), dt.view(1, 3, 1), A, B.view(1, 3, 1, 1), C.view(1, 3, 1, 1),
+                  D=torch.tensor([0.5], dtype=torch.float64))
+    torch.testing.assert_close(y.flatten(), torch.stack(y_hand))
+
+
+def test_gradcheck_tiny():
+    x, dt, A, B, C, D, s0 = _inputs(1, 7, 2, 2, 1, 3)
+    args = [t.clone().requires_grad_() for t in (x, dt, A, B, C, D, s0)]
+
+    def f(x, dt, A, B, C, D, s0):
+        y, s = ssd_chunked(x, dt, A, B, C, 3, D=D, initial_state=s0, return_final_state=True)
+        return y, s
+
+    assert torch.autograd.gradcheck(f, args, eps=1e-6, atol=1e-7)
+
+
+def test_gradients_match_naive():
+    x, dt, A, B, C, D, s0 = _inputs(2, 21, 4, 3, 2, 8, d_hdim=True)
+    gen = torch.Generator().manual_seed(1)
+    gy = torch.randn(2, 21, 4, 3, generator=gen, dtype=torch.float64)
+    gs = torch.randn(2, 4, 3, 8, generator=gen, dtype=torch.float64)
+    grads = []
+    for fn in (lambda *a: ssd_naive(*a[:5], D=a[5], initial_state=a[6], return_final_state=True),
+               lambda *a: ssd_chunked(*a[:5], 8, D=a[5], initial_state=a[6], return_final_state=True)):
+        args = [t.clone().requires_grad_() for t in (x, dt, A, B, C, D, s0)]
+        y, s = fn(*args)
+        torch.autograd.backward([y, s], [gy, gs])
+        grads.append([a.grad for a in args])
+    for name, g_ref, g in zip(("x", "dt", "A", "B", "C", "D", "initial_state"), *grads, strict=True):
+        torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-9, msg=lambda m, name=name: f"grad {name}: {m}")
+
+
+@pytest.mark.parametrize("split", [16, 13])
+def test_state_chaining_equals_whole(split):
+    """Running [0, split) then [split, l) with the state passed on equals one run over [0, l)."""
+    x, dt, A, B, C, D, s0 = _inputs(2, 40, 4, 3, 2, 16)
+    y_all, s_all = ssd_chunked(x, dt, A, B, C, 16, D=D, initial_state=s0, return_final_state=True)
+    y1, s1 = ssd_chunked(x[:, :split], dt[:, :split], A, B[:, :split], C[:, :split], 16, D=D,
+                         initial_state=s0, return_final_state=True)
+    y2, s2 = ssd_chunked(x[:, split:], dt[:, split:], A, B[:, split:], C[:, split:], 16, D=D,
+                         initial_state=s1, return_final_state=True)
+    torch.testing.assert_close(torch.cat([y1, y2], dim=1), y_all, rtol=0, atol=1e-10)
+    torch.testing.assert_close(s2, s_all, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.bfloat16, 6e-3), (torch.float16, 1e-3)])
+def test_low_precision_close_to_float64(dtype, tol):
+    """Half inputs: float32 internals, output in the input dtype, error ~ the output rounding."""
+    x, dt, A, B, C, D, s0 = _inputs(2, 50, 4, 8, 1, 16, with_state=False)
+    low = [t.to(dtype) for t in (x, dt, B, C)]
+    y_ref = ssd_naive(low[0].double(), low[1].double(), A, low[2].double(), low[3].double(), D=D)
+    y = ssd_chunked(low[0], low[1], A.float(), low[2], low[3], 16, D=D.float())
+    assert y.dtype == dtype
+    rel = (y.double() - y_ref).norm() / y_ref.norm()
+    assert rel < tol, f"relative error {rel:.2e} in {dtype}"
+
+
+def test_long_sequence_large_total_decay_float32():
+    """Strong decay first (log-decay ~ -8.6e3), then almost none: the chunk-to-chunk decays must come
+    from segment sums, not differences of huge cumulative sums (those lose ~2e-5 here in float32)."""
+    x, dt, A, B, C, _, _ = _inputs(1, 640, 2, 4, 1, 8, with_state=False)
+    dt[:, :320] *= 30
+    dt[:, 320:] *= 0.01
+    y_ref = ssd_naive(x, dt, A, B, C)
+    y = ssd_chunked(x.float(), dt.float(), A.float(), B.float(), C.float(), 32)
+    rel = (y.double() - y_ref).norm() / y_ref.norm()
+    assert rel < 2e-6
+
+
+def test_bad_shapes_name_the_argument():
+    x, dt, A, B, C, D, s0 = _inputs(1, 8, 4, 2, 1, 4)
+    with pytest.raises(ValueError, match="dt must be"):
+        ssd_chunked(x, dt[:, :4], A, B, C, 4)
+    with pytest.raises(ValueError, match="groups .3. must divide"):
+        ssd_chunked(x, dt, A, torch.randn(1, 8, 3, 4), torch.randn(1, 8, 3, 4), 4)
+    with pytest.raises(ValueError, match="initial_state must be"):
+        ssd_naive(x, dt, A, B, C, initial_state=s0[..., :2])
+    with pytest.raises(ValueError, match="D must be"):
+        ssd_chunked(x, dt, A, B, C, 4, D=torch.ones(3))
+    with pytest.raises(ValueError, match="chunk_size"):
+        ssd_chunked(x, dt, A, B, C, 0)
+
+
+def test_no_graph_breaks_in_chunked():
+    x, dt, A, B, C, D, s0 = _inputs(1, 20, 4, 2, 2, 4, dtype=torch.float32)
+    torch._dynamo.reset()
+    explain = torch._dynamo.explain(ssd_chunked)(x, dt, A, B, C, 8, D=D, initial_state=s0, return_final_state=True)
+    assert explain.graph_break_count == 0, explain.break_reasons
+    assert explain.graph_count == 1
+
+
+def test_dispatcher_dt_processing_and_gate():
+    """ssd(dt_bias, dt_softplus, dt_limit, z) == ssd_chunked on softplus(dt + bias).clamp(...) then * silu(z)."""
+    x, dt, A, B, C, D, s0 = _inputs(2, 12, 4, 3, 2, 4)
+    raw = torch.randn_like(dt)
+    bias = torch.randn(4, dtype=torch.float64)
+    z = torch.randn_like(x)
+    y = ssd(x, raw, A, B, C, 4, D=D, z=z, dt_bias=bias, dt_softplus=True, dt_limit=(0.05, 1.0),
+            initial_state=s0, backend="torch")
+    dt_ref = F.softplus(raw + bias).clamp(0.05, 1.0)
+    y_ref = ssd_naive(x, dt_ref, A, B, C, D=D, initial_state=s0) * F.silu(z)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-10)
+
+
+def test_backend_selection_errors_and_auto(caplog, monkeypatch):
+    with pytest.raises(BackendError, match=r"needs CUDA tensors.*MAMBA_SKIP_CUDA_BUILD=TRUE.*pip install"):
+        resolve_backend("triton", torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"unknown backend 'cuda'; choose one of auto, torch, triton"):
+        resolve_backend("cuda", "cpu")
+    x, dt, A, B, C, _, _ = _inputs(1, 4, 2, 2, 1, 2)
+    with pytest.raises(BackendError, match="pip install"):
+        ssd(x, dt, A, B, C, 4, backend="triton")
+    monkeypatch.setattr(backends, "_LOGGED", set())
+    with caplog.at_level(logging.INFO, logger="vfi_lib"):
+        assert resolve_backend("auto", "cpu") == "torch"
+        assert resolve_backend("auto", torch.device("cpu")) == "torch"
+    msgs = [r.getMessage() for r in caplog.records if "SSM backend 'auto'" in r.getMessage()]
+    assert msgs == ["SSM backend 'auto' -> torch (device cpu)"]
+
+
+def test_triton_import_failure_gives_install_hint(monkeypatch):
+    """CUDA device asked for but mamba_ssm missing: BackendError with the pip line (no CUDA needed)."""
+    monkeypatch.setattr(backends, "_TRITON_FN", None)
+    monkeypatch.setattr(backends, "_TRITON_ERROR", None)
+    monkeypatch.setitem(sys.modules, "mamba_ssm", None)  # import of mamba_ssm fails
+    with pytest.raises(BackendError, match=r"cannot import mamba_ssm.*pip install --no-build-isolation"):
+        resolve_backend("triton", "cuda")
+
+
+@pytest.fixture
+def fake_mamba_ssm(tmp_path, monkeypatch):
+    """A stand-in source install: __init__ needs selective_scan_cuda and a missing LM-head dependency."""
+    pkg = tmp_path / "mamba_ssm"
+    (pkg / "ops" / "triton").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(textwrap.dedent("""
+        import selective_scan_cuda
+        import vfi_test_missing_transformers
+    """))
+    (pkg / "ops" / "__init__.py").write_text("")
+    (pkg / "ops" / "triton" / "__init__.py").write_text("")
+    (pkg / "ops" / "triton" / "ssd_combined.py").write_text(textwrap.dedent("""
+        import selective_scan_cuda  # the real module imports nothing of it, but the stub must be there
+        # the signature of mamba_ssm 2.3.1's mamba_chunk_scan_combined; returns what it was given
+        def mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None,
+                                      initial_states=None, seq_idx=None, cu_seqlens=None, dt_softplus=False,
+                                      dt_limit=(0.0, float("inf")), return_final_states=False,
+                                      return_varlen_states=False):
+            return dict(locals())
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(backends, "_TRITON_FN", None)
+    monkeypatch.setattr(backends, "_TRITON_ERROR", None)
+    ours = lambda k: k.startswith("mamba_ssm") or k == "selective_scan_cuda"  # noqa: E731
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if ours(k)}
+    yield pkg
+    for k in [k for k in sys.modules if ours(k)]:
+        del sys.modules[k]
+    sys.modules.update(saved)
+
+
+def test_import_helper_stub_and_bare_package(fake_mamba_ssm):
+    fn = backends.load_triton_ssd()
+    assert fn.__module__ == "mamba_ssm.ops.triton.ssd_combined"
+    assert sys.modules["selective_scan_cuda"].__doc__.startswith("vfi_lib stub")
+    assert getattr(sys.modules["mamba_ssm"], "__vfi_bare__", False)  # __init__ was bypassed
+    assert resolve_backend("triton", "cuda:0") == "triton"  # CUDA device type + importable kernels
+    assert resolve_backend("triton", "cuda") == "triton"
+
+
+def test_import_helper_keeps_real_selective_scan_cuda(fake_mamba_ssm, monkeypatch):
+    real = type(sys)("selective_scan_cuda")
+    monkeypatch.setitem(sys.modules, "selective_scan_cuda", real)
+    backends.import_mamba_ssm()
+    assert sys.modules["selective_scan_cuda"] is real
+
+
+def test_bench_cpu_subset_writes_json(tmp_path):
+    """The benchmark runs on CPU (a tiny grid here) and writes one JSON row per (shape, mode)."""
+    from vfi_lib.ssm.bench import main
+
+    out = tmp_path / "ssm.json"
+    assert main(["--device", "cpu", "--lengths", "40", "--batch", "1", "--impls", "naive", "eager",
+                 "--chunk-size", "16", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["chunk_size"] == 16 and data["meta"]["batch"] == 1
+    assert [(r["l"], r["mode"]) for r in data["rows"]] == [(40, "fwd"), (40, "fwd+bwd")]
+    for row in data["rows"]:
+        assert row["naive"] > 0 and row["eager"] > 0 and row["compiled_over_triton"] is None
+
+
+def test_triton_call_maps_arguments_to_mamba_ssm(fake_mamba_ssm):
+    """The dispatcher hands every argument to mamba_chunk_scan_combined under its mamba_ssm name."""
+    x, dt, A, B, C, D, s0 = _inputs(1, 4, 2, 2, 1, 2)
+    z, bias = torch.randn_like(x), torch.randn(2)
+    got = backends._triton_ssd(x, dt, A, B, C, 64, D, z, bias, True, (0.1, 2.0), s0, True)
+    assert got["chunk_size"] == 64 and got["dt_softplus"] is True and got["dt_limit"] == (0.1, 2.0)
+    assert got["return_final_states"] is True and got["seq_idx"] is None
+    for name, want in (("x", x), ("dt", dt), ("A", A), ("B", B), ("C", C), ("D", D), ("z", z),
+                       ("dt_bias", bias), ("initial_states", s0)):
+        assert got[name] is want, name

@@ -1,0 +1,230 @@
+"""SSD speed benchmark: naive recurrence, chunked (eager), chunked (torch.compile), mamba_ssm Triton.
+
+    python -m vfi_lib.ssm.bench [--json PATH] [--quick] [--lengths 1024 4096] [--dstates 64] ...
+
+Times are medians in ms (CUDA events on GPU after warm-up; perf_counter on CPU) for the forward
+pass and for forward + backward (gradients of x, dt, A, B, C, D), at VFI-like shapes: b=8,
+l in {1024, 4096, 16384} (a 64x64 feature map is 4096 tokens, two interleaved frames 8192),
+h=8 heads, p=32, n in {64, 128}, float32 and bfloat16. The table's last column is
+compiled / triton. On CPU a small subset runs (so ``make bench`` works anywhere). Results are
+written to JSON after every row, so an interrupted run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .backends import BackendError, load_triton_ssd
+from .ssd import ssd_chunked, ssd_naive
+
+DEFAULT_JSON = Path("outputs/benchmarks/ssm.json")
+IMPLS = ("naive", "eager", "compiled", "triton")
+NAIVE_MAX_LEN = 1024  # the per-step loop is O(l) kernel launches
+
+
+def _time_ms(fn: Callable[[], None], device: torch.device, warmup: int, iters: int) -> float:
+    """Median wall time of ``fn`` in ms (CUDA events on GPU)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        for _ in range(iters):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+    else:
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _make_inputs(b, l, h, p, n, dtype, device, seed=0):
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn(b, l, h, p, generator=gen).to(device, dtype)
+    dt = (torch.rand(b, l, h, generator=gen) * 0.1 + 0.001).to(device, torch.float32)
+    A = -torch.rand(h, generator=gen).mul(15).add(1).to(device)
+    B = torch.randn(b, l, 1, n, generator=gen).to(device, dtype)
+    C = torch.randn(b, l, 1, n, generator=gen).to(device, dtype)
+    D = torch.ones(h, device=device)
+    return x, dt, A, B, C, D
+
+
+def _runner(fn: Callable, inputs, backward: bool) -> Callable[[], None]:
+    if not backward:
+        def fwd():
+            with torch.no_grad():
+                fn(*inputs)
+        return fwd
+    leaves = [t.detach().clone().requires_grad_() for t in inputs]
+    probe = fn(*leaves)
+    grad = torch.randn_like(probe)
+
+    def fwd_bwd():
+        for t in leaves:
+            t.grad = None
+        fn(*leaves).backward(grad)
+    return fwd_bwd
+
+
+def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dstates=None, dtypes=None,
+                   modes=None, impls=None, batch: int | None = None, chunk_size: int = 256,
+                   json_path: Path | None = None, log=print) -> dict:
+    """Run the grid and return ``{"meta": ..., "rows": [...]}`` (also written to ``json_path`` row by row)."""
+    cuda = device.type == "cuda"
+    if cuda:
+        b = batch or 8
+        lengths = lengths or ([1024, 4096] if quick else [1024, 4096, 16384])
+        dstates = dstates or ([64] if quick else [64, 128])
+        dtypes = dtypes or ["float32", "bfloat16"]
+        warmup, iters = (3, 10) if quick else (5, 20)
+    else:
+        b = batch or 2
+        lengths = lengths or ([256] if quick else [256, 1024])
+        dstates = dstates or [64]
+        dtypes = dtypes or ["float32"]
+        warmup, iters = (1, 3) if quick else (2, 5)
+        chunk_size = min(chunk_size, 64)  # the CPU path's sweet spot (O(l T) intra-chunk work)
+    modes = modes or ["fwd", "fwd+bwd"]
+    impls = list(impls or (IMPLS if cuda else (("naive", "eager") if quick else ("naive", "eager", "compiled"))))
+    h, p = 8, 32
+    triton_fn = None
+    if "triton" in impls:
+        try:
+            triton_fn = load_triton_ssd() if cuda else None
+        except BackendError as err:
+            log(f"triton: unavailable ({err})")
+    meta = {
+        "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "torch": torch.__version__, "python": platform.python_version(), "batch": b, "heads": h,
+        "headdim": p, "chunk_size": chunk_size, "warmup": warmup, "iters": iters,
+        "ngroups": 1, "unit": "ms (median)",
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+    }
+    if cuda:
+        try:
+            import triton
+            meta["triton"] = triton.__version__
+        except ImportError:
+            pass
+    result = {"meta": meta, "rows": []}
+
+    for l in lengths:
+        for n in dstates:
+            for dtype_name in dtypes:
+                dtype = getattr(torch, dtype_name)
+                inputs = _make_inputs(b, l, h, p, n, dtype, device)
+                # a fresh compile per shape: dynamo's recompile limit (8) would otherwise silently fall
+                # back to eager after a few shapes
+                torch._dynamo.reset()
+                compiled = torch.compile(ssd_chunked, dynamic=False) if "compiled" in impls else None
+                fns: dict[str, Callable | None] = {
+                    "naive": (lambda *a: ssd_naive(*a[:5], D=a[5])) if l <= NAIVE_MAX_LEN else None,
+                    "eager": lambda *a, T=chunk_size: ssd_chunked(*a[:5], T, D=a[5]),
+                    "compiled": (lambda *a, f=compiled, T=chunk_size: f(*a[:5], T, D=a[5])) if compiled else None,
+                    "triton": (lambda *a, T=chunk_size: triton_fn(*a[:5], T, D=a[5])) if triton_fn else None,
+                }
+                for mode in modes:
+                    row = {"l": l, "d_state": n, "dtype": dtype_name, "mode": mode}
+                    for name in impls:
+                        fn = fns.get(name)
+                        if fn is None:
+                            row[name] = None
+                            continue
+                        try:
+                            t0 = time.perf_counter()
+                            run = _runner(fn, inputs, backward=(mode == "fwd+bwd"))
+                            run()
+                            if cuda:
+                                torch.cuda.synchronize(device)
+                            if name == "compiled":  # includes the compilation (or the cache hit)
+                                row["compiled_first_call_s"] = round(time.perf_counter() - t0, 2)
+                            row[name] = round(_time_ms(run, device, warmup, iters), 4)
+                        except (RuntimeError, torch.OutOfMemoryError) as err:  # OOM, compile failure
+                            row[name] = None
+                            row[f"{name}_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+                            log(f"  {name} l={l} n={n} {dtype_name} {mode}: {row[f'{name}_error']}")
+                        finally:
+                            if cuda:
+                                torch.cuda.empty_cache()
+                    c, t = row.get("compiled"), row.get("triton")
+                    row["compiled_over_triton"] = round(c / t, 3) if c and t else None
+                    result["rows"].append(row)
+                    log(_format_row(row, impls))
+                    if json_path is not None:
+                        _write_json(result, json_path)
+    return result
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.3f}" if v < 100 else f"{v:.1f}")
+
+
+def _header(impls) -> str:
+    cols = ["l", "n", "dtype", "mode"] + list(impls) + ["compiled/triton"]
+    return " | ".join(f"{c:>9}" for c in cols)
+
+
+def _format_row(row: dict, impls) -> str:
+    vals = [str(row["l"]), str(row["d_state"]), row["dtype"], row["mode"]]
+    vals += [_fmt(row.get(i)) for i in impls] + [_fmt(row.get("compiled_over_triton"))]
+    return " | ".join(f"{v:>9}" for v in vals)
+
+
+def _write_json(result: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, allow_nan=False))
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vfi_lib.ssm.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"output JSON (default {DEFAULT_JSON})")
+    ap.add_argument("--quick", action="store_true", help="small subset (fewer lengths, d_state 64, fewer iterations)")
+    ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
+    ap.add_argument("--lengths", type=int, nargs="+", help="sequence lengths l")
+    ap.add_argument("--dstates", type=int, nargs="+", help="state sizes n")
+    ap.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16", "float16"])
+    ap.add_argument("--modes", nargs="+", choices=["fwd", "fwd+bwd"])
+    ap.add_argument("--impls", nargs="+", choices=list(IMPLS))
+    ap.add_argument("--batch", type=int, help="batch size (default 8 on GPU, 2 on CPU)")
+    ap.add_argument("--chunk-size", type=int, default=256, help="SSD chunk (CPU runs cap it at 64)")
+    ap.add_argument("--tf32", action="store_true",
+                    help="allow TF32 float32 matmuls (mamba_ssm's Triton kernels use TF32 dots in float32)")
+    args = ap.parse_args(argv)
+    if args.tf32:
+        torch.set_float32_matmul_precision("high")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    impls = args.impls or (IMPLS if device.type == "cuda" else None)
+    print(f"SSD benchmark on {device} (torch {torch.__version__}); ms, median")
+    print(_header(impls or (("naive", "eager") if args.quick else ("naive", "eager", "compiled"))))
+    result = run_benchmarks(device, quick=args.quick, lengths=args.lengths, dstates=args.dstates,
+                            dtypes=args.dtypes, modes=args.modes, impls=impls, batch=args.batch,
+                            chunk_size=args.chunk_size, json_path=args.json)
+    _write_json(result, args.json)
+    ratios = [r["compiled_over_triton"] for r in result["rows"] if r.get("compiled_over_triton")]
+    if ratios:
+        gmean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        print(f"compiled/triton: geometric mean {gmean:.2f}, max {max(ratios):.2f} over {len(ratios)} rows")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""SSD: the structured state-space scan at the core of Mamba2 (Dao & Gu, 2024, "Transformers are SSMs").
+
+Per head h (scalar decay A_h < 0), per channel p and state index n, the selective SSM is
+
+    h_t = exp(dt_t * A) * h_{t-1} + dt_t * x_t B_t^T        (state (p, n); paper eq. 2 with scalar A)
+    y_t = h_t C_t + D * x_t
+
+``ssd_naive`` runs that recurrence one step at a time: the slow, obviously correct reference.
+``ssd_chunked`` is the block decomposition of the SSD paper (section 6, "ssd_minimal"): the
+sequence is cut into chunks of length T; inside a chunk the output is the quadratic "attention"
+form Y = (L o C B^T) (dt x), with L the causal segment-sum decay mask (eq. 4/5); between chunks
+only the (p, n) states are passed on, with the decays of whole chunks combined in one small
+segment-sum matrix (no python loop over chunks, so torch.compile sees one graph).
+
+Shapes follow mamba_ssm: x (b, l, h, p), dt (b, l, h) (already softplus'ed, positive), A (h,),
+B and C (b, l, g, n) with g groups dividing h (head i uses group i // (h // g)), D (h,) or (h, p),
+states (b, h, p, n). Half-precision inputs are computed in float32 (the exponentials and the
+state sums need it; only the intra-chunk product (L o C B^T) x takes half operands, as in mamba_ssm's
+kernels) and the output is cast back to x.dtype; float64 stays float64.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["ssd_naive", "ssd_chunked", "compute_dtype", "check_ssd_inputs"]
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Internal dtype of the scan: float32 for half/bfloat16 (and float32), float64 for float64."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_ssd_inputs(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    initial_state: Tensor | None = None,
+    z: Tensor | None = None,
+) -> tuple[int, int, int, int, int, int]:
+    """Validate SSD argument shapes; returns (b, l, h, p, g, n). Raises ValueError naming the argument."""
+    if x.dim() != 4:
+        raise ValueError(f"ssd: x must be (batch, length, heads, headdim), got shape {tuple(x.shape)}")
+    b, l, h, p = x.shape
+    if tuple(dt.shape) != (b, l, h):
+        raise ValueError(f"ssd: dt must be (batch, length, heads) = {(b, l, h)}, got {tuple(dt.shape)}")
+    if tuple(A.shape) != (h,):
+        raise ValueError(f"ssd: A must be (heads,) = ({h},), got {tuple(A.shape)}")
+    if B.dim() != 4 or B.shape[:2] != (b, l):
+        raise ValueError(f"ssd: B must be (batch, length, groups, d_state) with batch, length = {(b, l)}, "
+                         f"got {tuple(B.shape)}")
+    g, n = B.shape[2], B.shape[3]
+    if tuple(C.shape) != (b, l, g, n):
+        raise ValueError(f"ssd: C must have the shape of B {(b, l, g, n)}, got {tuple(C.shape)}")
+    if h % g != 0:
+        raise ValueError(f"ssd: the number of groups ({g}) must divide the number of heads ({h})")
+    if D is not None and tuple(D.shape) not in ((h,), (h, p)):
+        raise ValueError(f"ssd: D must be (heads,) = ({h},) or (heads, headdim) = {(h, p)}, got {tuple(D.shape)}")
+    if initial_state is not None and tuple(initial_state.shape) != (b, h, p, n):
+        raise ValueError(f"ssd: initial_state must be (batch, heads, headdim, d_state) = {(b, h, p, n)}, "
+                         f"got {tuple(initial_state.shape)}")
+    if z is not None and tuple(z.shape) != (b, l, h, p):
+        raise ValueError(f"ssd: z must have the shape of x {(b, l, h, p)}, got {tuple(z.shape)}")
+    return b, l, h, p, g, n
+
+
+def _d_skip(x: Tensor, D: Tensor) -> Tensor:
+    """D * x with D (h,) or (h, p) broadcast over x (b, l, h, p)."""
+    return x * (D[:, None] if D.dim() == 1 else D)
+
+
+def ssd_naive(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    initial_state: Tensor | None = None,
+    return_final_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Reference SSD: the plain recurrence h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T, y_t = h_t C_t + D x_t.
+
+    x (b, l, h, p), dt (b, l, h), A (h,), B/C (b, l, g, n), D (h,) | (h, p), initial_state (b, h, p, n).
+    Returns y (b, l, h, p) in x.dtype, and the final state (b, h, p, n) in the compute dtype if asked.
+    O(l) python steps: for tests and small inputs only.
+    """
+    b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state)
+    cd = compute_dtype(x.dtype)
+    r = h // g
+    xs, dts, As = x.to(cd), dt.to(cd), A.to(cd)
+    Bh = B.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
+    Ch = C.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
+    state = x.new_zeros((b, h, p, n), dtype=cd) if initial_state is None else initial_state.to(cd)
+    ys = []
+    for t in range(l):
+        decay = torch.exp(dts[:, t] * As)  # (b, h)
+        inp = (dts[:, t, :, None] * xs[:, t])[..., None] * Bh[:, t, :, None, :]  # (b, h, p, n)
+        state = decay[:, :, None, None] * state + inp
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
+    y = torch.stack(ys, dim=1) if ys else xs.new_zeros((b, 0, h, p))
+    if D is not None:
+        y = y + _d_skip(xs, D.to(cd))
+    y = y.to(x.dtype)
+    return (y, state) if return_final_state else y
+
+
+def _segsum_stable(a: Tensor) -> Tensor:
+    """Segment sums S[..., i, j] = a_{j+1} + ... + a_i for i >= j, -inf above the diagonal.
+
+    a (..., T) -> (..., T, T). Built by a masked cumsum (no differences of large cumsums), so it
+    stays exact where the total decay is large; used for the (few) chunk-level decays.
+    """
+    T = a.shape[-1]
+    strict = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
+    s = a[..., :, None].expand(*a.shape, T).masked_fill(~strict, 0.0)  # s[i, j] = a_i for i > j
+    s = torch.cumsum(s, dim=-2)
+    return s.masked_fill(~strict.logical_or(torch.eye(T, dtype=torch.bool, device=a.device)), float("-inf"))
+
+
+def ssd_chunked(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    chunk_size: int,
+    D: Tensor | None = None,
+    initial_state: Tensor | None = None,
+    return_final_state: bool = False,
+    z: Tensor | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Chunked SSD (SSD paper, section 6): same result as :func:`ssd_naive`, batched matmuls only.
+
+    x (b, l, h, p), dt (b, l, h), A (h,), B/C (b, l, g, n), D (h,) | (h, p), initial_state (b, h, p, n);
+    any length l (the tail is zero-padded: dt = 0 there, so the final state is unchanged).
+    Optional gate z (b, l, h, p): y <- y * silu(z) after the D skip (as mamba_ssm's combined kernel).
+    Returns y (b, l, h, p) in x.dtype, and the final state (b, h, p, n) in the compute dtype if asked.
+    Memory: one (chunk_size x chunk_size) decay matrix per chunk and head.
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"ssd_chunked: chunk_size must be a positive int, got {chunk_size!r}")
+    b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state, z)
+    cd = compute_dtype(x.dtype)
+    r = h // g  # heads per group; B/C are shared by the r heads of a group, never repeated
+    T = chunk_size
+    pad = (-l) % T
+    c = (l + pad) // T
+    xp, dts, Bs, Cs = x, dt.to(cd), B.to(cd), C.to(cd)
+    if pad:
+        xp = F.pad(xp, (0, 0, 0, 0, 0, pad))
+        dts = F.pad(dts, (0, 0, 0, pad))
+        Bs = F.pad(Bs, (0, 0, 0, 0, 0, pad))
+        Cs = F.pad(Cs, (0, 0, 0, 0, 0, pad))
+    # half inputs: the big intra-chunk product takes half operands (fp32 accumulation), like mamba_ssm's
+    # chunk_scan kernel; decays, C B^T and the states stay in float32
+    mm = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else cd
+    xc = xp.view(b, c, T, g, r, p).permute(0, 1, 3, 4, 2, 5).to(cd)  # (b, c, g, r, T, p)
+    dtc = dts.view(b, c, T, g, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, T)
+    Bc = Bs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
+    Cc = Cs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
+    dA = dtc * A.to(cd).view(g, r, 1)  # (b, c, g, r, T), log-decay of each step
+    cs = torch.cumsum(dA, dim=-1)  # (b, c, g, r, T), decay from the chunk start
+    xdt = xc * dtc[..., None]  # (b, c, g, r, T, p), the step's input dt_s x_s
+
+    # 1) intra-chunk (diagonal blocks): Y = (L o C B^T) (dt X), L[t, s] = exp(cs_t - cs_s) for s <= t
+    causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+    seg = torch.where(causal, cs[..., :, None] - cs[..., None, :], float("-inf"))  # (b, c, g, r, T, S)
+    CB = Cc @ Bc.transpose(-1, -2)  # (b, c, g, T, S), shared by the r heads of a group
+    y = ((torch.exp(seg) * CB[:, :, :, None]).to(mm) @ xdt.to(mm)).to(cd)  # (b, c, g, r, T, p)
+
+    # 2) state of each chunk at its end, from its own inputs: sum_s exp(cs_end - cs_s) dt_s x_s B_s^T
+    to_end = torch.exp(cs[..., -1:] - cs)  # (b, c, g, r, T)
+    states = torch.einsum("bcgrtp,bcgtn->bcgrpn", xdt * to_end[..., None], Bc)  # (b, c, g, r, p, n)
+
+    # 3) state passing between chunks: h_in[z] = sum_{c<z} exp(decay of chunks c+1..z-1) states[c]
+    if initial_state is None:
+        init = states.new_zeros((b, 1, g, r, p, n))
+    else:
+        init = initial_state.to(cd).view(b, 1, g, r, p, n)
+    states = torch.cat([init, states], dim=1)  # (b, c+1, g, r, p, n)
+    chunk_decay = F.pad(cs[..., -1].permute(0, 2, 3, 1), (1, 0))  # (b, g, r, c+1)
+    Lc = torch.exp(_segsum_stable(chunk_decay))  # (b, g, r, c+1, c+1)
+    passed = torch.einsum("bgrzc,bcgrpn->bzgrpn", Lc, states)  # (b, c+1, g, r, p, n)
+    states_in, final_state = passed[:, :-1], passed[:, -1]
+
+    # 4) contribution of the incoming state to each position: exp(cs_t) C_t h_in
+    y_off = torch.einsum("bcgtn,bcgrpn->bcgrtp", Cc, states_in) * torch.exp(cs)[..., None]
+    y = (y + y_off).permute(0, 1, 4, 2, 3, 5).reshape(b, c * T, h, p)[:, :l]  # (b, l, h, p)
+    if D is not None:
+        y = y + _d_skip(x.to(cd), D.to(cd))
+    if z is not None:
+        y = y * F.silu(z.to(cd))
+    y = y.to(x.dtype)
+    if return_final_state:
+        return y, final_state.reshape(b, h, p, n)
+    return y
