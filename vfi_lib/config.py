@@ -54,14 +54,18 @@ class ModelConfig:
     d_conv: int = 4  # Mamba2 causal depthwise conv width
     chunk_size: int = 256  # SSD chunk length
     cross_frame_scan: bool = True  # interleaved f0/f1 tokens (VFIMamba) instead of per-frame scans
-    ecab_ratio: float = 2.0  # ECAB hidden expansion (conv-GELU-conv)
+    ecab_ratio: float = 1.0  # ECAB hidden width / C (conv3x3-GELU-conv3x3); 1.0 keeps phase 1 at ~1.26M (2.0 gave 1.84M)
     matvlm_init: bool = False  # init Mamba2 projections from the attention branch (MaTVLM)
+    # --- phase 1: direct synthesis head ---
+    synth_channels: int = 16  # decoder width at full resolution (coarser levels reuse the stage/encoder widths)
     # --- phase 2/3: flow, warping, refinement ---
     flow_channels: tuple[int, ...] = (192, 128, 96)  # IFNet block widths, coarse -> fine
     flow_scales: tuple[int, ...] = (4, 2, 1)  # downscale of each IFNet block
+    flow_depth: int = 8  # residual 3x3 convs per IFNet block, at 1/4 of the block's resolution (RIFE 4.x: 8)
     flow_use_features: bool = True  # condition the flow blocks on LGS features
+    flow_feat_channels: int = 16  # LGS features are 1x1-projected to this many channels per frame for the flow blocks
     feature_prewarp: bool = True  # warp backbone features to time t before synthesis
-    refine_channels: tuple[int, ...] = (32, 64, 128, 256)  # U-Net widths, fine -> coarse
+    refine_channels: tuple[int, ...] = (32, 64, 160, 256)  # U-Net widths, fine -> coarse (level 2 = 1/4 also takes the pre-warped LGS features); phase 2 at ~9.0M
 
     def __post_init__(self) -> None:
         _check_choice("model.backbone_mode", self.backbone_mode, BACKBONE_MODES)
@@ -78,6 +82,13 @@ class ModelConfig:
                 raise ConfigError(f"model.stage_dims entry {d} is not divisible by num_heads {h}")
         if len(self.flow_channels) != len(self.flow_scales):
             raise ConfigError("model.flow_channels and model.flow_scales must have the same length")
+        if self.synth_channels < 1:
+            raise ConfigError(f"model.synth_channels must be >= 1, got {self.synth_channels}")
+        if self.flow_depth < 0 or self.flow_feat_channels < 1:
+            raise ConfigError(
+                f"model.flow_depth must be >= 0 and model.flow_feat_channels >= 1, got {self.flow_depth}, "
+                f"{self.flow_feat_channels}"
+            )
         if self.mhc_n < 1:
             raise ConfigError(f"model.mhc_n must be >= 1, got {self.mhc_n}")
         for name in ("window_size", "d_state", "headdim", "expand", "d_conv", "chunk_size"):
@@ -117,6 +128,7 @@ class TrainConfig:
     seed: int = 1234
     eval_interval: int = 1  # validate every N epochs
     ckpt_interval: int = 1000  # also checkpoint every N optimizer steps (0: epochs only)
+    keep_epoch_ckpts: int = 0  # keep only the newest N epoch_NNN.pt files (0: keep all) [train engineer]
     log_interval: int = 50  # TensorBoard scalars every N steps
     max_steps: int = 0  # stop after N optimizer steps (0: no limit), for smoke runs
     val_limit: int = 0  # evaluate on the first N validation samples (0: all)
@@ -138,7 +150,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "crop_size", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_workers", "ckpt_interval", "max_steps", "val_limit", "warmup_steps"):
+        for name in ("num_workers", "ckpt_interval", "max_steps", "val_limit", "warmup_steps", "keep_epoch_ckpts"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         lo, hi = self.x4k_stride

@@ -1,0 +1,181 @@
+"""ThesisModel / registry: parameter budgets, every variant's forward+backward, shapes, t, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vfi_lib.config import Config, preset
+from vfi_lib.model import ThesisModel, build_model, create_model, list_models, model_config
+
+
+def _pair(b: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, h, w, generator=g), torch.rand(b, 3, h, w, generator=g)
+
+
+# ----------------------------------------------------------------------------- budgets
+@pytest.mark.parametrize("name,target", [("phase1", 1.26e6), ("phase2", 9.0e6)])
+def test_parameter_budget(name: str, target: float) -> None:
+    n = build_model(preset(name)).num_parameters()
+    assert abs(n - target) <= 0.05 * target, f"{name}: {n / 1e6:.3f}M params, target {target / 1e6:.2f}M +- 5%"
+
+
+def test_phase3_is_phase2_architecture_and_phase1_backbone_transfers() -> None:
+    p1 = create_model("phase1_hybrid", tiny=True)
+    p2, p3 = create_model("phase2_hybrid", tiny=True), create_model("phase3_hybrid", tiny=True)
+    shapes = lambda m: [(k, v.shape) for k, v in m.state_dict().items()]  # noqa: E731
+    assert shapes(p2) == shapes(p3)
+    # progressive training: a phase-1 checkpoint initialises the phase-2 backbone exactly
+    bb = {k: v for k, v in p1.state_dict().items() if k.startswith("backbone.")}
+    missing, unexpected = p2.load_state_dict(bb, strict=False)
+    assert not unexpected and all(not k.startswith("backbone.") for k in missing)
+
+
+# ----------------------------------------------------------------------------- registry
+def test_registry_lists_the_thesis_variants() -> None:
+    names = list_models()
+    for n in ("phase1_hybrid", "phase1_mamba2_only", "phase1_gated_attn_only", "phase1_hybrid_mhc",
+              "phase2_hybrid", "phase3_hybrid"):
+        assert n in names
+    cfg = model_config("phase1_hybrid_mhc", tiny=True)
+    assert cfg.model.use_mhc and cfg.model.backbone_mode == "hybrid" and cfg.model.stage_dims == (24,)
+    assert model_config("phase1_mamba2_only").model.backbone_mode == "mamba2_only"
+    with pytest.raises(KeyError, match="unknown model 'phase9'.*phase1_hybrid"):
+        create_model("phase9")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_forward_backward(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, tiny=True)
+    assert isinstance(model.cfg, Config) and isinstance(model, ThesisModel)
+    # the output conv is zero-initialised (untrained model = blend); randomise it so that every
+    # parameter upstream receives a gradient on the first backward
+    out_conv = model.synthesis.out if model.phase == 1 else model.refine.out
+    torch.nn.init.normal_(out_conv.weight, std=0.1)
+    x0, x1 = _pair(2, 20, 28)
+    out, aux = model(x0, x1, torch.tensor([0.3, 0.7]), return_aux=True)
+    assert out.shape == (2, 3, 20, 28)
+    loss = out.square().mean() + sum(v.float().square().mean() for v in aux.values() if torch.is_tensor(v))
+    loss.backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().max() > 0)]
+    assert not dead, f"parameters without gradient: {dead[:5]}"
+    assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- shapes
+def test_phase1_odd_size_returns_blend_at_init() -> None:
+    torch.manual_seed(0)
+    model = create_model("phase1_hybrid", tiny=True).eval()
+    x0, x1 = _pair(1, 97, 255)
+    with torch.no_grad():
+        out, aux = model(x0, x1, 0.25, return_aux=True)
+    assert out.shape == (1, 3, 97, 255) and set(aux) == {"residual"}
+    assert aux["residual"].shape == (1, 3, 97, 255)
+    # zero-initialised output conv: the untrained head returns exactly the (cropped) linear blend
+    torch.testing.assert_close(out, 0.75 * x0 + 0.25 * x1)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"feature_prewarp": False, "flow_use_features": False}])
+def test_phase2_odd_size_aux(overrides: dict) -> None:
+    torch.manual_seed(0)
+    model = create_model("phase2_hybrid", tiny=True, **overrides).eval()
+    x0, x1 = _pair(1, 97, 255)
+    with torch.no_grad():
+        out, aux = model(x0, x1, 0.5, return_aux=True)
+    assert out.shape == (1, 3, 97, 255)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    assert set(aux) == {"flow_t0", "flow_t1", "mask", "warped0", "warped1", "residual"}
+    for k, c in (("flow_t0", 2), ("flow_t1", 2), ("mask", 1), ("warped0", 3), ("warped1", 3), ("residual", 3)):
+        assert aux[k].shape == (1, c, 97, 255), k
+    # untrained refiner (zero output conv): frame = mask blend of the warped inputs
+    m = aux["mask"]
+    torch.testing.assert_close(out, (m * aux["warped0"] + (1 - m) * aux["warped1"]).clamp(0, 1))
+
+
+def test_phase2_scale_argument() -> None:
+    torch.manual_seed(0)
+    model = create_model("phase2_hybrid", tiny=True).eval()
+    x0, x1 = _pair(1, 64, 96)
+    with torch.no_grad():
+        full = model(x0, x1, 0.5, return_aux=True)[1]["flow_t0"]
+        half = model(x0, x1, 0.5, return_aux=True, scale=0.5)[1]["flow_t0"]
+    assert half.shape == full.shape == (1, 2, 64, 96)
+    assert (half - full).abs().max() > 0  # the flow ran at a different resolution
+
+
+def test_pad_multiple_and_attention_maps() -> None:
+    assert build_model(preset("phase1")).pad_multiple == 64  # 2^2 encoder x window 8 x 2 stages
+    model = create_model("phase1_hybrid", tiny=True).eval()
+    assert model.pad_multiple == 16  # tiny: 2^2 x window 4 x 1 stage
+    x0, x1 = _pair(1, 16, 16)
+    with torch.no_grad():
+        assert "attn" not in model(x0, x1, return_aux=True)[1]
+        aux = model.keep_attention(True)(x0, x1, return_aux=True)[1]
+    first = aux["attn"][0][0]
+    assert first["attn"].dim() == 4 and first["gate"].shape[:2] == (1, 2)
+
+
+# ----------------------------------------------------------------------------- timestep
+def test_per_sample_t_matches_single_sample_runs() -> None:
+    torch.manual_seed(0)
+    model = create_model("phase2_hybrid", tiny=True).eval()
+    with torch.no_grad():  # make the refiner non-trivial so t reaches the output through it too
+        torch.nn.init.normal_(model.refine.out.weight, std=0.05)
+    x0, x1 = _pair(2, 32, 32)
+    t = torch.tensor([0.2, 0.9])
+    with torch.no_grad():
+        both = model(x0, x1, t)
+        one = torch.cat([model(x0[i : i + 1], x1[i : i + 1], float(t[i])) for i in range(2)])
+        swapped = model(x0, x1, t.flip(0))
+    torch.testing.assert_close(both, one, rtol=1e-4, atol=1e-5)
+    assert (swapped - both).abs().max() > 1e-4  # t is used, per sample
+
+
+# ----------------------------------------------------------------------------- errors
+def test_bad_inputs_give_clear_errors() -> None:
+    model = create_model("phase1_hybrid", tiny=True).eval()
+    x0, x1 = _pair(1, 16, 16)
+    with pytest.raises(TypeError, match=r"expects float in \[0, 1\]"):
+        model((x0 * 255).to(torch.uint8), (x1 * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="same shape"):
+        model(x0, x1[..., :8])
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\) RGB.*channels-last"):
+        model(x0.permute(0, 2, 3, 1), x1.permute(0, 2, 3, 1))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\) RGB"):
+        model(torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16))
+    with pytest.raises(ValueError, match=r"expects float in \[0, 1\].*divide 0..255"):
+        model(x0 * 255, x1 * 255)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        model(x0, x1, 1.5)
+    with pytest.raises(ValueError, match=r"t must be a float or a \(1,\) tensor"):
+        model(x0, x1, torch.tensor([0.5, 0.5]))
+    with pytest.raises(TypeError, match="must be a vfi_lib.config.Config"):
+        ThesisModel(preset("phase1").model)
+
+
+# ----------------------------------------------------------------------------- pre-warp / refine
+def test_prewarp_features_uses_rescaled_flow() -> None:
+    from vfi_lib.model.refine import prewarp_features
+
+    torch.manual_seed(0)
+    f0, f1 = torch.rand(1, 5, 8, 8), torch.rand(1, 5, 8, 8)
+    ft0 = torch.zeros(1, 2, 32, 32)
+    ft0[:, 0] = 8.0  # 8 px at full res = 2 px at 1/4 res
+    (out,) = prewarp_features([(f0, f1)], ft0, -ft0)
+    assert out.shape == (1, 10, 8, 8)
+    torch.testing.assert_close(out[:, :5, :, :6], f0[..., 2:], rtol=0, atol=1e-5)  # sampled at x + 2
+    torch.testing.assert_close(out[:, 5:, :, 2:], f1[..., :6], rtol=0, atol=1e-5)  # sampled at x - 2
+
+
+def test_refine_unet_checks_inputs() -> None:
+    from vfi_lib.model.refine import RefineUNet
+
+    net = RefineUNet(4, (4, 8, 8), {1: 3})
+    x = torch.rand(1, 4, 16, 16)
+    assert net(x, {1: torch.rand(1, 3, 8, 8)}).abs().max() == 0  # zero-initialised output conv
+    with pytest.raises(ValueError, match="multiples of 4"):
+        net(torch.rand(1, 4, 18, 16), {1: torch.rand(1, 3, 9, 8)})
+    with pytest.raises(ValueError, match=r"expected skip levels \[1\]"):
+        net(x, {})

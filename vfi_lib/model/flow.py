@@ -1,0 +1,159 @@
+"""IFNet-style coarse-to-fine intermediate flow estimator with a timestep input (Phase 2/3).
+
+After RIFE (Huang et al., ECCV 2022, Sec. 3.1 "IFNet") in its 4.x form: a stack of IFBlocks at
+decreasing downscale factors ``s_i`` (``cfg.flow_scales``, default 4, 2, 1). Block i sees the two
+inputs, both inputs backward-warped with the current estimate, the current flows and fusion-mask
+logit, and a constant plane holding each sample's timestep t, all resized to H/s_i; it predicts a
+*residual*:
+
+    (F_t0, F_t1, m)_i = (F_t0, F_t1, m)_{i-1} + IFBlock_i([I0, I1, W(I0, F_t0), W(I1, F_t1), t, m, F])
+
+with (F, m)_0 = 0 (RIFE Eq. 1-2: coarse-to-fine residual refinement). The final fusion mask is
+sigmoid(m). With ``cfg.flow_use_features`` the blocks are also given backbone (LGS) features of
+both frames, projected to ``cfg.flow_feat_channels`` channels, resized to the block's resolution
+and warped with the current flows (as RIFE 4.x warps its learned image features).
+
+``scale`` is RIFE's ``--scale``: every block runs at ``s_i / scale`` (0.5 at 1080p, 0.25 at 4K); the
+flows are estimated at that reduced resolution and resized back with vectors multiplied by 1/scale
+(``resize_flow``). Flows are accumulated in float32 (pixel magnitudes at 4K do not fit bf16).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vfi_lib.config import ModelConfig
+from vfi_lib.model.warp import resize_flow, warp
+
+__all__ = ["IFBlock", "IFNet", "time_plane"]
+
+
+def time_plane(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Constant per-sample timestep plane (B, 1, H, W) shaped after ``like`` (B, C, H, W); t is (B,)."""
+    b, _, h, w = like.shape
+    return t.to(like.dtype).view(b, 1, 1, 1).expand(b, 1, h, w)
+
+
+class ResConv(nn.Module):
+    """x -> LeakyReLU(x + beta * conv3x3(x)), beta a learned per-channel scale (RIFE 4.x ResConv)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1)
+        self.beta = nn.Parameter(torch.ones(1, c, 1, 1))
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.beta * self.conv(x))
+
+
+class IFBlock(nn.Module):
+    """One flow level: (B, in_ch, h, w) -> residual flows (B, 4, h, w) and mask logit (B, 1, h, w).
+
+    Two stride-2 convs take the input to h/4, ``depth`` residual convs of width ``c`` work there,
+    and a conv + PixelShuffle(4) returns to h, w (RIFE 4.x upsamples by transposed conv + shuffle).
+    """
+
+    def __init__(self, in_ch: int, c: int, depth: int) -> None:
+        super().__init__()
+        self.down = nn.Sequential(
+            nn.Conv2d(in_ch, c // 2, 3, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(c // 2, c, 3, 2, 1), nn.LeakyReLU(0.2),
+        )
+        self.body = nn.Sequential(*[ResConv(c) for _ in range(depth)])
+        self.head = nn.Sequential(nn.Conv2d(c, 5 * 16, 3, 1, 1), nn.PixelShuffle(4))
+        with torch.no_grad():  # start close to "no correction" so early warps stay sane
+            self.head[0].weight.mul_(0.1)
+            self.head[0].bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = x.shape[-2:]
+        y = self.head(self.body(self.down(x)))[..., :h, :w]  # (B, 5, 4*ceil(h/4), ...) -> (B, 5, h, w)
+        return y[:, :4], y[:, 4:5]
+
+
+class IFNet(nn.Module):
+    """Coarse-to-fine bidirectional flow ``flow_t0, flow_t1`` and fusion mask at time t.
+
+    Args:
+        cfg: ``flow_channels`` (block widths), ``flow_scales`` (block downscales), ``flow_depth``
+            (residual convs per block), ``flow_use_features``, ``flow_feat_channels``.
+        feat_channels: channels of the backbone features passed to ``forward`` (0: none).
+    """
+
+    def __init__(self, cfg: ModelConfig, feat_channels: int = 0) -> None:
+        super().__init__()
+        self.scales = tuple(float(s) for s in cfg.flow_scales)
+        self.use_features = bool(cfg.flow_use_features and feat_channels > 0)
+        fc = cfg.flow_feat_channels if self.use_features else 0
+        self.feat_proj = (
+            nn.Sequential(nn.Conv2d(feat_channels, fc, 1), nn.LeakyReLU(0.2)) if self.use_features else None
+        )
+        # per block: I0, I1, W(I0), W(I1) (12) + t (1) + mask logit (1) + flows (4) + features (2 fc)
+        in_ch = 12 + 1 + 1 + 4 + 2 * fc
+        self.blocks = nn.ModuleList(IFBlock(in_ch, c, cfg.flow_depth) for c in cfg.flow_channels)
+
+    def forward(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        t: torch.Tensor,
+        feat0: torch.Tensor | None = None,
+        feat1: torch.Tensor | None = None,
+        scale: float = 1.0,
+    ) -> dict[str, torch.Tensor]:
+        """img0, img1 (B, 3, H, W); t (B,); feat0/feat1 (B, C, h, w) backbone features or None.
+
+        Returns ``flow_t0``, ``flow_t1`` (B, 2, H, W) float32 pixels, ``mask`` (B, 1, H, W) in (0, 1)
+        (weight of the warped frame 0), ``mask_logit``, and ``flow_levels``: the (B, 4, H, W)
+        flow after each block (for multi-scale supervision).
+        """
+        if scale <= 0:
+            raise ValueError(f"IFNet: scale must be > 0 (RIFE --scale, e.g. 0.5 for 4K), got {scale}")
+        if self.use_features and (feat0 is None or feat1 is None):
+            raise ValueError("IFNet: built with flow_use_features=True, so feat0 and feat1 are required")
+        b, _, H, W = img0.shape
+        flow = img0.new_zeros(b, 4, H, W, dtype=torch.float32)  # (F_t0 | F_t1), pixels at full res
+        logit = img0.new_zeros(b, 1, H, W, dtype=torch.float32)
+        p0 = p1 = None
+        if self.use_features:
+            pf = self.feat_proj(torch.cat([feat0, feat1], 0))  # (2B, fc, h, w), shared projection
+            p0, p1 = pf[:b], pf[b:]
+        levels = []
+        for i, block in enumerate(self.blocks):
+            s = self.scales[i] / scale
+            h, w = max(1, round(H / s)), max(1, round(W / s))
+            x0 = _resize(img0, h, w)
+            x1 = _resize(img1, h, w)
+            f = resize_flow(flow, (h, w))  # (B, 4, h, w) pixels of the block grid
+            m = _resize(logit, h, w)
+            if i == 0:  # zero flow: warping is the identity
+                w0, w1 = x0, x1
+            else:
+                w0, w1 = warp(x0, f[:, :2]), warp(x1, f[:, 2:])
+            parts = [x0, x1, w0, w1, time_plane(t, x0), m.to(x0.dtype), f.to(x0.dtype)]
+            if self.use_features:
+                q0, q1 = _resize(p0, h, w), _resize(p1, h, w)
+                if i > 0:
+                    q0, q1 = warp(q0, f[:, :2]), warp(q1, f[:, 2:])
+                parts += [q0, q1]
+            dflow, dlogit = block(torch.cat(parts, 1))  # (B, 4, h, w), (B, 1, h, w)
+            flow = flow + resize_flow(dflow.float(), (H, W))
+            logit = logit + _resize(dlogit.float(), H, W)
+            levels.append(flow)
+        return {
+            "flow_t0": flow[:, :2],
+            "flow_t1": flow[:, 2:],
+            "mask": torch.sigmoid(logit),
+            "mask_logit": logit,
+            "flow_levels": levels,
+        }
+
+
+def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bilinear resize (B, C, *, *) -> (B, C, h, w); identity when the size already matches."""
+    if x.shape[-2:] == (h, w):
+        return x
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)

@@ -1,0 +1,184 @@
+"""ThesisModel: the one network of all three phases, switched by ``cfg.model.phase``.
+
+Conventions: images (B, 3, H, W) float RGB in [0, 1]; t in [0, 1] is the fraction of the way from
+frame 0 to frame 1, a float or a (B,) tensor; flows ``flow_t0``/``flow_t1`` (B, 2, H, W) are in
+pixels, (dx, dy), for backward warping (``warp(img0, flow_t0)`` is frame 0 moved to time t).
+Any H, W: inputs are replicate-padded to ``model.pad_multiple`` and every output is cropped back.
+
+Phase 1 (direct synthesis, ~1.26M):  LGSBackbone -> SynthesisHead -> blend + residual.
+Phase 2/3 (flow-guided, ~9.0M):      LGSBackbone -> IFNet(t) -> warp images, pre-warp features
+                                     -> RefineUNet -> M*W0 + (1-M)*W1 + residual (RIFE Eq. 3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vfi_lib.config import Config
+from vfi_lib.model.backbone import LGSBackbone, SynthesisHead
+from vfi_lib.model.flow import IFNet, time_plane
+from vfi_lib.model.refine import RefineUNet, fuse, level_of_stride, prewarp_features
+from vfi_lib.model.warp import warp
+
+__all__ = ["ThesisModel"]
+
+
+class ThesisModel(nn.Module):
+    """Video frame interpolation network; ``forward(img0, img1, t=0.5, return_aux=False, scale=1.0)``.
+
+    ``model.cfg`` is the full :class:`~vfi_lib.config.Config`; ``model.pad_multiple`` the internal
+    padding multiple.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        if not isinstance(cfg, Config):
+            raise TypeError(f"ThesisModel(cfg): cfg must be a vfi_lib.config.Config, got {type(cfg).__name__}")
+        self.cfg = cfg
+        m = cfg.model
+        self.phase = m.phase
+        self.backbone = LGSBackbone(m)
+        multiples = [m.pad_multiple]
+        if m.phase == 1:
+            self.synthesis = SynthesisHead(m, self.backbone.enc_strides, self.backbone.stage_strides)
+        else:
+            self.flow = IFNet(m, feat_channels=m.stage_dims[0])
+            levels = len(m.refine_channels)
+            skip: dict[int, int] = {}
+            for s, c in zip(self.backbone.enc_strides + self.backbone.stage_strides, m.enc_channels + m.stage_dims):
+                k = level_of_stride(s, levels)
+                skip[k] = skip.get(k, 0) + 2 * c
+            # full-res stack: I0, I1, W0, W1, mask blend (15) + flows (4) + mask (1) + t (1)
+            self.refine = RefineUNet(21, m.refine_channels, skip)
+            multiples += [4 * max(m.flow_scales), self.refine.multiple]
+        self.pad_multiple = math.lcm(*[int(x) for x in multiples])
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        img0: torch.Tensor,
+        img1: torch.Tensor,
+        t: float | torch.Tensor = 0.5,
+        return_aux: bool = False,
+        scale: float = 1.0,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict]:
+        """Interpolate the frame at time t between img0 and img1, both (B, 3, H, W) in [0, 1].
+
+        ``scale`` (phase 2/3) runs the flow estimator at ``scale`` x resolution (RIFE --scale;
+        0.5 for 2K, 0.25 for 4K); phase 1 has no flow and ignores it. Returns (B, 3, H, W) in
+        [0, 1], or ``(frame, aux)`` with ``aux`` holding ``residual`` and, in phase 2/3,
+        ``flow_t0``, ``flow_t1``, ``mask``, ``warped0``, ``warped1``; plus ``attn`` when the LGS
+        stages keep their attention maps.
+        """
+        self._check_images(img0, img1)
+        b, _, h, w = img0.shape
+        tv = self._timestep(t, b, img0.device)
+        x0, x1 = self._pad(img0), self._pad(img1)
+        feats = self.backbone(x0, x1)
+        aux: dict = {}
+        if self.phase == 1:
+            frame, residual = self.synthesis(x0, x1, tv, feats)
+            aux["residual"] = residual
+        else:
+            frame, aux = self._flow_synthesis(x0, x1, tv, feats, scale)
+        frame = frame[..., :h, :w]
+        if not return_aux:
+            return frame
+        aux = {k: v[..., :h, :w] for k, v in aux.items()}
+        maps = self.backbone.attention_maps()
+        if maps:
+            aux["attn"] = maps
+        return frame, aux
+
+    def _flow_synthesis(self, x0, x1, t, feats, scale: float) -> tuple[torch.Tensor, dict]:
+        f0, f1 = feats.stages[0]
+        fl = self.flow(x0, x1, t, f0, f1, scale=scale)
+        ft0, ft1, mask = fl["flow_t0"], fl["flow_t1"], fl["mask"]  # float32
+        w0, w1 = warp(x0, ft0), warp(x1, ft1)  # (B, 3, H, W) each
+        mask_c = mask.to(w0.dtype)
+        levels = self.refine.levels
+        H, W = x0.shape[-2:]
+        skips: dict[int, list[torch.Tensor]] = {}
+        by_stride = feats.at_stride()
+        for s in sorted(by_stride):
+            pairs, k = by_stride[s], level_of_stride(s, levels)
+            if self.cfg.model.feature_prewarp:
+                cat = prewarp_features(pairs, ft0, ft1)  # list of (B, 2C, H/s, W/s)
+            else:
+                cat = [torch.cat(p, 1) for p in pairs]
+            size = (H // 2**k, W // 2**k)
+            cat = [c if c.shape[-2:] == size else F.interpolate(c, size=size, mode="bilinear", align_corners=False) for c in cat]
+            skips.setdefault(k, []).extend(cat)
+        stack = torch.cat(
+            [x0, x1, w0, w1, mask_c * w0 + (1 - mask_c) * w1, ft0.to(w0.dtype), ft1.to(w0.dtype), mask_c, time_plane(t, x0)], 1
+        )  # (B, 21, H, W)
+        residual = self.refine(stack, {k: torch.cat(v, 1) for k, v in skips.items()})
+        frame = fuse(w0, w1, mask_c, residual)
+        aux = {"flow_t0": ft0, "flow_t1": ft1, "mask": mask, "warped0": w0, "warped1": w1, "residual": residual}
+        return frame, aux
+
+    # ------------------------------------------------------------------ helpers
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        m = self.pad_multiple
+        ph, pw = (-h) % m, (-w) % m
+        if ph == 0 and pw == 0:
+            return x
+        return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+    def _check_images(self, img0: torch.Tensor, img1: torch.Tensor) -> None:
+        for name, x in (("img0", img0), ("img1", img1)):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"ThesisModel.forward: {name} must be a torch.Tensor (B, 3, H, W), got {type(x).__name__}")
+            if x.dim() != 4 or x.shape[1] != 3:
+                raise ValueError(
+                    f"ThesisModel.forward: {name} must be (B, 3, H, W) RGB, got shape {tuple(x.shape)}"
+                    + (" (channels-last? permute(0, 3, 1, 2))" if x.dim() == 4 and x.shape[-1] == 3 else "")
+                )
+            if not x.is_floating_point():
+                raise TypeError(
+                    f"ThesisModel.forward: {name} has dtype {x.dtype}; the model expects float in [0, 1] "
+                    "(convert uint8 images with x.float() / 255)"
+                )
+        if img0.shape != img1.shape:
+            raise ValueError(f"ThesisModel.forward: img0 {tuple(img0.shape)} and img1 {tuple(img1.shape)} must have the same shape")
+        if not self.training and not torch.compiler.is_compiling():  # value check costs a sync: eval only
+            lo = torch.minimum(img0.amin(), img1.amin()).item()
+            hi = torch.maximum(img0.amax(), img1.amax()).item()
+            if lo < -1e-3 or hi > 1 + 1e-3:
+                raise ValueError(
+                    f"ThesisModel.forward: images have values in [{lo:.3g}, {hi:.3g}]; the model expects float "
+                    "in [0, 1] (divide 0..255 images by 255)"
+                )
+
+    def _timestep(self, t: float | torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
+        """t as a float32 (B,) tensor on ``device``; accepts a float, a 0-d, (B,) or (B, 1, 1, 1) tensor."""
+        if isinstance(t, torch.Tensor):
+            if t.numel() == 1:
+                tv = t.reshape(1).expand(b)
+            elif t.numel() == b:
+                tv = t.reshape(b)
+            else:
+                raise ValueError(f"ThesisModel.forward: t must be a float or a ({b},) tensor, got shape {tuple(t.shape)}")
+            tv = tv.to(device=device, dtype=torch.float32)
+            if not self.training and not torch.compiler.is_compiling():
+                if bool(((tv < 0) | (tv > 1)).any()):
+                    raise ValueError(f"ThesisModel.forward: t must lie in [0, 1], got {tv.tolist()}")
+            return tv
+        t = float(t)
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"ThesisModel.forward: t must lie in [0, 1], got {t}")
+        return torch.full((b,), t, device=device, dtype=torch.float32)
+
+    def keep_attention(self, flag: bool = True) -> "ThesisModel":
+        """Make the LGS stages keep their last attention maps; they appear as ``aux["attn"]``."""
+        self.backbone.keep_attention(flag)
+        return self
+
+    def num_parameters(self) -> int:
+        """Trainable parameter count."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
