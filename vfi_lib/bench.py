@@ -177,6 +177,39 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False)
     return rows
 
 
+def profile_models(device: torch.device, quick: bool, row_limit: int = 15) -> str:
+    """torch.profiler summary (top kernels by device time) of a Phase-1/2 training step at 256x256."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from vfi_lib.model import build_model
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    hw, bsz = (256, 8) if not quick else (64, 2)
+    parts = []
+    for phase in (1, 2):
+        cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
+        model = build_model(cfg).to(device)
+        x0, x1, gt = (torch.rand(bsz, 3, hw, hw, device=device) for _ in range(3))
+
+        def step():
+            with _autocast(device, "bf16" if device.type == "cuda" else "fp32"):
+                pred = model(x0, x1, 0.5)
+            (pred.float() - gt).abs().mean().backward()
+
+        for _ in range(2):
+            step()
+        _sync(device)
+        with profile(activities=acts) as prof:
+            for _ in range(3):
+                step()
+            _sync(device)
+        parts.append(f"== phase{phase} train step b{bsz} {hw}x{hw} (3 steps)\n"
+                     + prof.key_averages().table(sort_by=sort, row_limit=row_limit))
+        del model
+    return "\n".join(parts)
+
+
 def format_rows(rows: list[dict[str, Any]]) -> str:
     cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gb", "ratio", "params", "error"]
     cols = [c for c in cols if any(c in r for r in rows)]
@@ -196,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="small sizes (default on CPU)")
     ap.add_argument("--only", nargs="+", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"])
+    ap.add_argument("--profile", type=Path, default=None, help="also write a torch.profiler summary here")
     ap.add_argument("--json", type=Path, default=None, help="output JSON (default outputs/benchmarks/{gpu,cpu}.json)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -216,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     path = args.json or OUT_DIR / ("gpu.json" if device.type == "cuda" else "cpu.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    if args.profile:
+        args.profile.parent.mkdir(parents=True, exist_ok=True)
+        args.profile.write_text(profile_models(device, quick))
+        print(f"wrote profiler summary {args.profile}")
     print("\n" + format_rows(rows))
     print(f"\nwrote {path}")
     return 0

@@ -1,0 +1,177 @@
+"""Trainer end to end on CPU with the tiny model: dry run, exact kill/resume, corrupt fallback,
+gradient accumulation, CLI round trip, schedule and EMA."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vfi_lib.config import preset
+from vfi_lib.train.checkpoint import load_checkpoint
+from vfi_lib.train.cli import config_from_args, config_to_argv
+from vfi_lib.train.ema import ModelEMA
+from vfi_lib.train.schedule import warmup_cosine_lr
+from vfi_lib.train.schedule import WarmupCosine
+from vfi_lib.train.trainer import PAUSE_ENV, Trainer, resolve_amp, train
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+SMALL = ["--phase", "1", "--tiny", "--dataset", "sample", "--crop_size", "32", "--batch_size", "2",
+         "--num_workers", "0", "--val_limit", "1", "--warmup_steps", "2"]
+
+
+def _run(args, tmp, **kw):
+    cmd = [sys.executable, "-m", "vfi_lib.train", *SMALL, "--ckpt_dir", str(tmp / "ckpt"), "--log_dir", str(tmp / "log"), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120, **kw)
+
+
+def _metrics(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+def test_dry_run_cli(tmp_path):
+    r = _run(["--dry_run", "--exp_name", "smoke"], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = tmp_path / "log" / "smoke_dryrun"
+    recs = _metrics(log / "metrics.jsonl")
+    train_recs = [x for x in recs if x["kind"] == "train"]
+    val = [x for x in recs if x["kind"] == "val"]
+    assert train_recs[-1]["step"] == 2 and math.isfinite(train_recs[-1]["loss"]) and train_recs[-1]["samples_per_s"] > 0
+    assert len(val) == 1 and val[0]["n"] == 1 and 0 < val[0]["psnr"] < 100 and 0 < val[0]["ssim"] <= 1
+    assert json.loads((log / "config.json").read_text())["train"]["dry_run"] is True
+    assert list(log.glob("events.out.tfevents.*"))
+    assert (tmp_path / "ckpt" / "smoke_dryrun" / "latest.pt").exists()
+    assert not (tmp_path / "ckpt" / "smoke").exists()  # the real run's directory is untouched
+    assert json.loads((log / "summary.json").read_text())["step"] == 2
+
+
+def test_kill9_resume_is_bit_identical_and_corrupt_fallback(tmp_path):
+    args = ["--exp_name", "kr", "--max_steps", "7", "--ckpt_interval", "2", "--log_interval", "1", "--epochs", "3"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    ra = _run(args, a)
+    assert ra.returncode == 0, ra.stderr[-3000:]
+    # run b: stops after step 5 (checkpoint at 4), killed with SIGKILL, then the same command again
+    cmd = [sys.executable, "-m", "vfi_lib.train", *SMALL, "--ckpt_dir", str(b / "ckpt"), "--log_dir", str(b / "log"), *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**ENV, PAUSE_ENV: "5"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = b / "log" / "kr" / "paused_at_step_5"
+    deadline = time.time() + 90
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), proc.stderr.read().decode()[-3000:] if proc.poll() is not None else "timeout"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert load_checkpoint(b / "ckpt" / "kr" / "latest.pt")["train_state"]["step"] == 4
+    rb = _run(args, b)
+    assert rb.returncode == 0, rb.stderr[-3000:]
+    assert "resumed from" in rb.stderr and "step 4" in rb.stderr
+    sa = load_checkpoint(a / "ckpt" / "kr" / "latest.pt")
+    sb = load_checkpoint(b / "ckpt" / "kr" / "latest.pt")
+    assert sa["train_state"]["step"] == sb["train_state"]["step"] == 7
+    for k, v in sa["model"].items():
+        assert torch.equal(v, sb["model"][k]), f"{k} differs after kill/resume"
+    # the killed run's metrics tail was replaced: one train record per step, as in the clean run
+    steps = [x["step"] for x in _metrics(b / "log" / "kr" / "metrics.jsonl") if x["kind"] == "train"]
+    assert steps == [x["step"] for x in _metrics(a / "log" / "kr" / "metrics.jsonl") if x["kind"] == "train"]
+
+    # a truncated latest.pt: reported by name, previous.pt used, training continues
+    latest = b / "ckpt" / "kr" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:4096])
+    cfg = config_from_args([*SMALL, *args, "--max_steps", "8", "--ckpt_dir", str(b / "ckpt"), "--log_dir", str(b / "log")])
+    summary = train(cfg)
+    assert summary["resumed_from"].endswith("previous.pt") and summary["step"] == 8
+    assert load_checkpoint(latest)["train_state"]["step"] == 8
+
+
+def test_wrong_phase_resume_fails_clearly(tmp_path):
+    from vfi_lib.model import build_model
+    from vfi_lib.train.checkpoint import save_checkpoint
+
+    cfg1 = preset("phase1", tiny=True)
+    save_checkpoint(tmp_path / "ckpt" / "p1" / "latest.pt", config=cfg1.to_dict(), model=build_model(cfg1).state_dict())
+    r = _run(["--phase", "2", "--exp_name", "p1", "--max_steps", "1"], tmp_path)
+    assert r.returncode == 2
+    assert "different model configuration" in r.stderr and "phase: checkpoint=1, current=2" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+class _GradRecorder(Trainer):
+    """The real training loop with plain SGD (Adam would normalise gradient differences away) and a
+    copy of the accumulated gradient taken at every optimizer step."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.optimizer = torch.optim.SGD(self.raw_model.parameters(), lr=0.05)
+        self.scheduler = WarmupCosine(self.optimizer, 0.05, 0.05, 0, 10)
+        self.grads = []
+
+    def _optimizer_step(self):
+        self.grads.append(torch.cat([p.grad.flatten() for p in self.raw_model.parameters() if p.grad is not None]))
+        return super()._optimizer_step()
+
+
+def test_grad_accumulation_matches_larger_batch(tmp_path):
+    # 2 steps: the model's zero-initialised output layer gives no upstream gradient at step 1
+    common = dict(max_steps=2, crop_size=32, num_workers=0, val_limit=1, seed=7, dataset="sample", ckpt_interval=0,
+                  ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    runs = []
+    for bs, acc in ((4, 1), (2, 2)):
+        t = _GradRecorder(preset("phase1", tiny=True, batch_size=bs, grad_accum=acc, exp_name=f"b{bs}x{acc}", **common))
+        t.fit()
+        t.close()
+        runs.append(t)
+    (g1a, g1b), (g2a, g2b) = runs[0].grads, runs[1].grads
+    assert g1a.shape == g2a.shape and g1b.abs().sum() > 0 and (g1b != 0).float().mean() > 0.5
+    for big, acc in ((g1a, g2a), (g1b, g2b)):
+        assert ((big - acc).norm() / big.norm()).item() < 1e-5  # float32 summation-order noise only
+        assert torch.allclose(big, acc, rtol=1e-3, atol=1e-6 * big.abs().max())
+    for k, v in runs[0].raw_model.state_dict().items():
+        assert torch.allclose(v, runs[1].raw_model.state_dict()[k], rtol=1e-4, atol=1e-6), k
+
+
+def test_phase2_synthetic_flow_losses(tmp_path):
+    cfg = preset("phase2", tiny=True, dataset="synthetic", crop_size=32, batch_size=2, max_steps=2,
+                 num_workers=0, val_limit=1, ema=True, ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    s = train(cfg)
+    assert s["step"] == 2
+    rec = [x for x in _metrics(Path(s["log_dir"]) / "metrics.jsonl") if x["kind"] == "train"][-1]
+    assert rec["loss_flow_smooth"] > 0 and rec["loss"] > 0
+    st = load_checkpoint(Path(s["ckpt_dir"]) / "latest.pt")
+    assert st["ema"]["updates"] == 2 and st["config"]["model"]["phase"] == 2
+
+
+def test_cli_roundtrip_and_flags():
+    cfg = config_from_args(["--phase", "2", "--tiny", "--use_mhc", "--ema", "false", "--x4k_stride", "4", "16",
+                            "--crop_schedule", "0:128", "10:256", "--set", "model.d_state=32", "--lr", "1e-4"])
+    assert cfg.model.phase == 2 and cfg.model.use_mhc and not cfg.train.ema and cfg.model.d_state == 32
+    assert cfg.train.x4k_stride == (4, 16) and cfg.train.crop_at(12) == 256 and cfg.train.lr == 1e-4
+    assert config_from_args(config_to_argv(cfg)) == cfg
+    from vfi_lib.config import ConfigError
+
+    with pytest.raises(ConfigError, match="batch_size"):
+        config_from_args(["--batch_size", "0"])
+
+
+def test_schedule_ema_amp():
+    assert warmup_cosine_lr(0, 1.0, 0.0, 4, 104) == pytest.approx(0.25)
+    assert warmup_cosine_lr(3, 1.0, 0.0, 4, 104) == pytest.approx(1.0)
+    assert warmup_cosine_lr(54, 1.0, 0.0, 4, 104) == pytest.approx(0.5)  # half way through the cosine
+    assert warmup_cosine_lr(104, 1.0, 0.1, 4, 104) == pytest.approx(0.1)
+    lin = torch.nn.Linear(2, 2)
+    ema = ModelEMA(lin, decay=0.5)
+    w0 = lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    ema.update(lin)  # warmed-up decay min(0.5, 2/11) = 2/11
+    d = 2 / 11
+    assert torch.allclose(ema.module.weight, d * w0 + (1 - d) * lin.weight)
+    assert resolve_amp("auto", torch.device("cpu")) is None and resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16

@@ -1,0 +1,645 @@
+"""The training loop: ``train(cfg) -> summary`` for one process or one rank of ``torchrun``.
+
+One optimizer step = ``grad_accum`` micro-batches of ``batch_size`` per process; the loss of each
+micro-batch is divided by ``grad_accum`` (all losses are batch means, so the accumulated gradient is
+the gradient of the joined batch), DDP all-reduces only on the last micro-batch (``no_sync``).
+AdamW (no weight decay on 1-D parameters: biases, norms, Mamba's ``A_log``/``D``/``dt_bias``),
+linear warmup + cosine LR (:mod:`.schedule`), gradient clipping, AMP (bf16 where supported, fp16
+with GradScaler otherwise, off on CPU), optional EMA of the weights.
+
+Exact resume. The data order of an epoch is a pure function of (seed, epoch) (DistributedSampler,
+also for one process) and every sample's augmentation of (seed, epoch, index) (:class:`SeededItems`);
+checkpoints store the position inside the epoch and every RNG state, so killing a run and
+re-running the same command continues exactly where it stopped: on CPU with fixed seeds the final
+weights equal those of an uninterrupted run bit for bit.
+
+Outputs: ``<ckpt_dir>/<exp>/{latest,previous,best,epoch_NNN}.pt``; ``<log_dir>/<exp>/``: TensorBoard
+events, ``config.json``, ``metrics.jsonl`` (one JSON object per log interval / validation; kinds
+``train`` and ``val``) and ``summary.json``. ``--dry_run`` writes under ``<exp>_dryrun`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from vfi_lib.config import Config, ConfigError
+from vfi_lib.train import distributed as D
+from vfi_lib.train.checkpoint import (
+    capture_rng,
+    find_resume_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from vfi_lib.train.ema import ModelEMA
+from vfi_lib.train.losses import CompositeLoss
+from vfi_lib.train.schedule import WarmupCosine, warmup_cosine_lr
+
+DRY_RUN_STEPS = 2  # optimizer steps of a --dry_run
+DRY_RUN_VAL = 2  # validation samples of a --dry_run
+PAUSE_ENV = "VFI_FAULT_PAUSE_AT_STEP"  # fault injection (tests): rank 0 stops here and waits to be killed
+
+
+# ----------------------------------------------------------------------------- data plumbing
+class SeededItems(Dataset):
+    """Wraps a dataset so that item ``i`` of epoch ``e`` is drawn under RNG seeds that are a pure
+    function of (seed, e, i), whatever the worker, rank or resume point; the caller's RNG states
+    are left untouched."""
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
+        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        s = int(np.random.SeedSequence([self.seed, self.epoch, int(index)]).generate_state(1)[0])
+        py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        try:
+            random.seed(s)
+            np.random.seed(s)
+            torch.default_generator.manual_seed(s)  # CPU generator only; CUDA RNG untouched
+            return self.dataset[index]
+        finally:
+            random.setstate(py)
+            np.random.set_state(npy)
+            torch.set_rng_state(th)
+
+
+class SkipSampler(Sampler[int]):
+    """Yields the indices of ``base`` after the first ``skip`` (mid-epoch resume)."""
+
+    def __init__(self, base: Sampler[int], skip: int) -> None:
+        self.base, self.skip = base, skip
+
+    def __iter__(self) -> Iterator[int]:
+        for i, idx in enumerate(self.base):
+            if i >= self.skip:
+                yield idx
+
+    def __len__(self) -> int:
+        return max(0, len(self.base) - self.skip)  # type: ignore[arg-type]
+
+
+def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
+    """``auto``: bf16 on CUDA GPUs that support it, fp16 on older GPUs, off on CPU."""
+    if mode == "off":
+        return None
+    if mode == "bf16":
+        return torch.bfloat16
+    if mode == "fp16":
+        return torch.float16
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay on >= 2-D weights only (Loshchilov & Hutter 2019 practice)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def param_checksum(model: nn.Module) -> float:
+    """Sum over parameters of sum(p * (1 + position)): one number that differs when any weight does."""
+    total = 0.0
+    for p in model.parameters():
+        v = p.detach().double().flatten().cpu()
+        total += float((v * torch.arange(1, v.numel() + 1, dtype=torch.float64)).sum())
+    return total
+
+
+def _flow_to_color(flow: torch.Tensor) -> np.ndarray:
+    """(2, H, W) flow -> (H, W, 3) uint8 colour (vfi_lib.viz.flow if available)."""
+    try:
+        from vfi_lib.viz.flow import flow_to_color
+
+        return flow_to_color(flow.detach().float().cpu())
+    except ImportError:  # minimal HSV coding: hue = direction, value = magnitude
+        import cv2
+
+        f = flow.detach().float().cpu().numpy()
+        mag, ang = cv2.cartToPolar(f[0], f[1])
+        hsv = np.zeros((*f.shape[1:], 3), np.uint8)
+        hsv[..., 0] = (ang * 90 / np.pi).astype(np.uint8)
+        hsv[..., 1] = 255
+        hsv[..., 2] = np.clip(mag / (mag.max() + 1e-8) * 255, 0, 255).astype(np.uint8)
+        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Builds everything from ``cfg``; :meth:`fit` trains and returns the summary dict."""
+
+    def __init__(self, cfg: Config) -> None:
+        from vfi_lib import __version__
+        from vfi_lib.data import build_train_dataset, build_val_dataset
+        from vfi_lib.model import build_model
+
+        tc = cfg.train
+        if tc.dry_run:  # a few steps of train and eval in separate dirs; never touches the real run
+            cfg = cfg.override(
+                **{
+                    "train.max_steps": min(tc.max_steps or DRY_RUN_STEPS, DRY_RUN_STEPS),
+                    "train.val_limit": min(tc.val_limit or DRY_RUN_VAL, DRY_RUN_VAL),
+                    "train.exp_name": tc.exp_name + "_dryrun",
+                    "train.no_resume": True,
+                    "train.resume": "",
+                }
+            )
+            tc = cfg.train
+        self.cfg, self.tc, self.version = cfg, tc, __version__
+        self.dist = D.init_distributed()
+        self.device = self.dist.device
+        self.is_main = self.dist.is_main
+        self.ckpt_dir = Path(tc.ckpt_dir) / tc.exp_name
+        self.log_dir = Path(tc.log_dir) / tc.exp_name
+        self._t0 = time.time()
+
+        # model (identical init on every rank), then a per-rank stream for stochastic layers
+        self._seed_all(tc.seed)
+        self.raw_model = build_model(cfg).to(self.device)
+        self._seed_all(tc.seed + 1000 * self.dist.rank)
+        self.ema = ModelEMA(self.raw_model, tc.ema_decay) if tc.ema else None
+        self.loss_fn = CompositeLoss(cfg).to(self.device)
+        self.optimizer = torch.optim.AdamW(param_groups(self.raw_model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.999))
+        self.amp_dtype = resolve_amp(tc.amp, self.device)
+        use_scaler = self.amp_dtype == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=True) if use_scaler else None
+
+        # data
+        self.build_train_dataset = build_train_dataset
+        self.train_set = build_train_dataset(cfg, epoch=0)
+        self.train_set_epoch = 0
+        self.val_set = build_val_dataset(cfg)
+        micro_per_rank = len(self._sampler(self.train_set, 0)) // tc.batch_size
+        self.steps_per_epoch = micro_per_rank // tc.grad_accum
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"train set has {len(self.train_set)} samples: fewer than one optimizer step of "
+                f"batch_size {tc.batch_size} x grad_accum {tc.grad_accum} x {self.dist.world_size} processes"
+            )
+        total = tc.epochs * self.steps_per_epoch
+        self.total_steps = min(total, tc.max_steps) if tc.max_steps else total
+        self.scheduler = WarmupCosine(self.optimizer, tc.lr, tc.min_lr, tc.warmup_steps, self.total_steps)
+
+        # bookkeeping
+        self.epoch, self.step, self.step_in_epoch, self.best_psnr = 0, 0, 0, -math.inf
+        self.last_val: dict[str, float] = {}
+        self.resumed_from = ""
+        self._resume()
+        self._wrap_ddp()
+        self.writer = None
+        if self.is_main:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            cfg.to_json(self.log_dir / "config.json")
+            self._trim_metrics(self.step if self.resumed_from else 0)
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.log_dir), purge_step=self.step + 1 if self.resumed_from else None)
+        n_params = sum(p.numel() for p in self.raw_model.parameters())
+        self.log(
+            f"[train] exp {tc.exp_name}: phase {cfg.model.phase}, {n_params / 1e6:.3f}M params, device "
+            f"{self.device} x {self.dist.world_size}, amp {self.amp_dtype}, {self.steps_per_epoch} steps/epoch, "
+            f"{self.total_steps} steps total, start at epoch {self.epoch} step {self.step}"
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, msg: str) -> None:
+        if self.is_main:
+            from tqdm.auto import tqdm
+
+            tqdm.write(msg, file=sys.stderr)
+
+    @staticmethod
+    def _seed_all(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _sampler(self, dataset: Dataset, epoch: int) -> Sampler[int]:
+        """DDP-aware sampler of the data package (MixedSampler for phase 3, else DistributedSampler),
+        always with explicit rank/world so one process needs no process group."""
+        from vfi_lib.data import make_sampler
+
+        s = make_sampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=self.tc.seed)
+        s.set_epoch(epoch)
+        return s
+
+    def _wrap_ddp(self) -> None:
+        self.model: nn.Module = self.raw_model
+        if not self.dist.distributed:
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        unused = self._unused_parameters()
+        if unused:
+            self.log(f"[train] {len(unused)} parameters get no gradient (e.g. {unused[0]}): find_unused_parameters=True")
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
+
+    def _unused_parameters(self) -> list[str]:
+        """Names of parameters without a gradient after one forward/backward on a random input."""
+        crop = self.tc.crop_at(self.epoch)
+        m = self.cfg.model.pad_multiple
+        size = max(m, (crop // m) * m)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            g = torch.Generator().manual_seed(0)
+            x0, x1 = (torch.rand(1, 3, size, size, generator=g).to(self.device) for _ in range(2))
+            out = self.raw_model(x0, x1, torch.full((1,), 0.5, device=self.device), return_aux=self.loss_fn.needs_aux)
+            pred, aux = out if isinstance(out, tuple) else (out, None)
+            self.loss_fn(pred, x0, aux)[0].backward()
+        names = [n for n, p in self.raw_model.named_parameters() if p.requires_grad and p.grad is None]
+        self.raw_model.zero_grad(set_to_none=True)
+        return names
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resume(self) -> None:
+        tc = self.tc
+        found: tuple[Path, dict[str, Any]] | None = None
+        if tc.resume:
+            found = (Path(tc.resume), load_checkpoint(tc.resume, cfg=self.cfg))
+        elif not tc.no_resume:
+            found = find_resume_checkpoint(self.ckpt_dir, cfg=self.cfg, log=self.log)
+        elif (self.ckpt_dir / "latest.pt").exists():
+            self.log(f"[train] --no_resume: starting fresh; checkpoints in {self.ckpt_dir} will be overwritten")
+        if found is None:
+            return
+        path, state = found
+        self.raw_model.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            if state.get("ema") is not None:
+                self.ema.load_state_dict(state["ema"])
+            else:
+                self.ema = ModelEMA(self.raw_model, tc.ema_decay)
+        ts = state["train_state"]
+        self.last_val = dict(ts.get("last_val") or {})
+        self.epoch, self.step = int(ts["epoch"]), int(ts["step"])
+        self.step_in_epoch, self.best_psnr = int(ts["step_in_epoch"]), float(ts["best_psnr"])
+        if self.step_in_epoch >= self.steps_per_epoch:  # the epoch was complete (e.g. dataset grew)
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
+        self.scheduler.load_state_dict(state["scheduler"])
+        rngs = state.get("rng") or []
+        if int(ts.get("world_size", 1)) == self.dist.world_size and len(rngs) == self.dist.world_size:
+            restore_rng(rngs[self.dist.rank])
+        else:
+            self.log(
+                f"[train] WARNING: checkpoint written by {ts.get('world_size')} processes, now {self.dist.world_size}: "
+                "RNG states not restored, the data position is converted, the run is not bit-identical"
+            )
+            if int(ts.get("world_size", 1)) != self.dist.world_size:
+                samples = int(ts.get("samples_in_epoch", 0))
+                per_step = tc.batch_size * tc.grad_accum * self.dist.world_size
+                self.step_in_epoch = min(samples // per_step, self.steps_per_epoch)
+        diffs = {k: (v, getattr(tc, k)) for k, v in state["config"].get("train", {}).items()
+                 if hasattr(tc, k) and k not in ("resume", "no_resume") and _plain(getattr(tc, k)) != v}
+        if diffs:
+            self.log("[train] train settings changed since the checkpoint: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diffs.items()))
+        self.resumed_from = str(path)
+        self.log(f"[train] resumed from {path} (epoch {self.epoch}, step {self.step}, step in epoch {self.step_in_epoch})")
+
+    def _state(self) -> dict[str, Any]:
+        rngs = D.all_gather_object(capture_rng())
+        tc = self.tc
+        return {
+            "version": self.version,
+            "config": self.cfg.to_dict(),
+            "model": self.raw_model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rngs,
+            "train_state": {
+                "epoch": self.epoch,
+                "step": self.step,
+                "step_in_epoch": self.step_in_epoch,
+                "samples_in_epoch": self.step_in_epoch * tc.batch_size * tc.grad_accum * self.dist.world_size,
+                "best_psnr": self.best_psnr,
+                "world_size": self.dist.world_size,
+                "last_val": dict(self.last_val),
+            },
+        }
+
+    def save(self, epoch_file: bool = False, best: bool = False) -> None:
+        """Write latest.pt (previous.pt keeps the one before), and epoch_NNN.pt / best.pt if asked."""
+        state = self._state()  # collective (RNG gather): every rank calls save
+        if self.is_main:
+            save_checkpoint(self.ckpt_dir / "latest.pt", keep_previous=True, **state)
+            if epoch_file:
+                save_checkpoint(self.ckpt_dir / f"epoch_{self.epoch - 1:03d}.pt", **state)
+                self._prune_epoch_files()
+            if best:
+                save_checkpoint(self.ckpt_dir / "best.pt", **state)
+        D.barrier()
+
+    def _prune_epoch_files(self) -> None:
+        keep = self.tc.keep_epoch_ckpts
+        if keep > 0:
+            from vfi_lib.train.checkpoint import epoch_checkpoints
+
+            for p in epoch_checkpoints(self.ckpt_dir)[keep:]:
+                p.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ metrics
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        record = {"time": round(time.time() - self._t0, 3), **record}
+        with open(self.log_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _trim_metrics(self, keep_up_to_step: int) -> None:
+        """On resume drop lines logged after the checkpoint (the killed run's tail); on a fresh start, all."""
+        p = self.log_dir / "metrics.jsonl"
+        if not p.exists():
+            return
+        kept = []
+        for line in p.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= keep_up_to_step and keep_up_to_step > 0:
+                    kept.append(line)
+            except json.JSONDecodeError:  # a line cut by the kill
+                continue
+        p.write_text("".join(k + "\n" for k in kept))
+
+    # ------------------------------------------------------------------ loops
+    def _train_loader(self, epoch: int) -> DataLoader:
+        tc = self.tc
+        ds = self.train_set
+        if epoch != self.train_set_epoch:  # crop curriculum and per-epoch random stream
+            if hasattr(ds, "set_crop") and hasattr(ds, "set_epoch"):
+                ds.set_crop(tc.crop_at(epoch))
+            else:
+                self.train_set = self.build_train_dataset(self.cfg, epoch=epoch)
+            self.train_set_epoch = epoch
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
+        sampler = SkipSampler(self._sampler(self.train_set, epoch), self.step_in_epoch * tc.batch_size * tc.grad_accum)
+        g = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)  # worker seeds; never the global RNG
+        return DataLoader(
+            SeededItems(self.train_set, tc.seed, epoch),
+            batch_size=tc.batch_size,
+            sampler=sampler,
+            num_workers=tc.num_workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            generator=g,
+            persistent_workers=False,
+        )
+
+    def _pause_hook(self) -> None:
+        at = os.environ.get(PAUSE_ENV, "")
+        if at and int(at) == self.step and self.is_main:
+            (self.log_dir / f"paused_at_step_{self.step}").write_text(str(os.getpid()))
+            while True:  # wait for the test to kill -9 this process
+                time.sleep(1.0)
+
+    def _optimizer_step(self) -> float:
+        params = [p for p in self.raw_model.parameters() if p.requires_grad]
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        gnorm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # skips the step itself on inf/nan
+            self.scaler.update()
+        elif torch.isfinite(gnorm):
+            self.optimizer.step()
+        else:
+            self.log(f"[train] WARNING: non-finite gradient norm at step {self.step}; step skipped")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.raw_model)
+        return gnorm.detach()
+
+    def train_epoch(self, epoch: int) -> bool:
+        """Run the rest of ``epoch``; returns True when max_steps stopped training."""
+        from tqdm.auto import tqdm
+
+        from vfi_lib.data import to_float
+
+        tc, accum = self.tc, self.tc.grad_accum
+        self.model.train()
+        loader = self._train_loader(epoch)
+        bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, desc=f"epoch {epoch}",
+                   disable=not self.is_main, dynamic_ncols=True, leave=False, file=sys.stderr)
+        sums: dict[str, torch.Tensor] = {}
+        n_log, t_log, micro = 0, time.time(), 0
+        gnorm = torch.zeros(())
+        samples_per_step = tc.batch_size * accum * self.dist.world_size
+        for batch in loader:
+            img0, img1, gt, t = to_float(batch, self.device)
+            last = (micro + 1) % accum == 0
+            sync = self.model.no_sync() if (self.dist.distributed and not last) else contextlib.nullcontext()
+            with sync:
+                with self._autocast():
+                    out = self.model(img0, img1, t, return_aux=self.loss_fn.needs_aux)
+                pred, aux = out if isinstance(out, tuple) else (out, None)
+                loss, parts = self.loss_fn(pred, gt, aux)
+                scaled = loss / accum
+                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v / accum
+            micro += 1
+            if not last:
+                continue
+            gnorm = self._optimizer_step()
+            self.step += 1
+            self.step_in_epoch += 1
+            n_log += 1
+            bar.update(1)
+            if self.step % tc.log_interval == 0 or self.step_in_epoch == self.steps_per_epoch:
+                self._log_train(sums, n_log, gnorm, samples_per_step * n_log / max(time.time() - t_log, 1e-9), bar)
+                sums, n_log, t_log = {}, 0, time.time()
+            if tc.ckpt_interval and self.step % tc.ckpt_interval == 0:
+                self.save()
+            self._pause_hook()
+            if self.step_in_epoch >= self.steps_per_epoch or (tc.max_steps and self.step >= tc.max_steps):
+                break
+        bar.close()
+        if n_log:
+            self._log_train(sums, n_log, gnorm, samples_per_step * n_log / max(time.time() - t_log, 1e-9), bar)
+        return bool(tc.max_steps and self.step >= tc.max_steps)
+
+    def _log_train(self, sums: dict[str, torch.Tensor], n: int, gnorm: torch.Tensor, throughput: float, bar: Any) -> None:
+        keys = sorted(sums)
+        vec = torch.stack([torch.as_tensor(sums[k], dtype=torch.float32, device=self.device) for k in keys]) / n
+        vec = D.all_reduce_sum(vec) / self.dist.world_size  # mean over ranks
+        vals = {k: float(v) for k, v in zip(keys, vec.tolist())}
+        sch = self.scheduler
+        lr = warmup_cosine_lr(max(sch.last_step - 1, 0), sch.peak, sch.floor, sch.warmup, sch.total)  # lr of the last step
+        rec = {"kind": "train", "epoch": self.epoch, "step": self.step, "loss": vals.get("total", float("nan")),
+               **{f"loss_{k}": v for k, v in vals.items() if k != "total"},
+               "lr": lr, "grad_norm": float(gnorm), "samples_per_s": throughput}
+        if self.is_main:
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.2e}", sps=f"{throughput:.1f}")
+            self._write_metrics(rec)
+            w = self.writer
+            for k, v in vals.items():
+                w.add_scalar(f"loss/{k}", v, self.step)
+            w.add_scalar("train/lr", lr, self.step)
+            w.add_scalar("train/grad_norm", float(gnorm), self.step)
+            w.add_scalar("train/samples_per_s", throughput, self.step)
+
+    @torch.no_grad()
+    def validate(self, epoch: int | None = None) -> dict[str, float]:
+        """PSNR / SSIM (on the uint8-rounded prediction) over the validation set, sharded over ranks."""
+        from vfi_lib.data import to_float
+        from vfi_lib.eval.metrics import psnr, quantize, ssim_matlab
+
+        tc = self.tc
+        model = self.ema.module if self.ema is not None else self.raw_model
+        was_training = model.training
+        model.eval()
+        n = len(self.val_set) if not tc.val_limit else min(tc.val_limit, len(self.val_set))
+        shard = list(range(self.dist.rank, n, self.dist.world_size))
+        loader = DataLoader(torch.utils.data.Subset(self.val_set, shard), batch_size=1, shuffle=False,
+                            num_workers=min(tc.num_workers, 2), generator=torch.Generator().manual_seed(0))
+        acc = torch.zeros(3, dtype=torch.float64, device=self.device)  # psnr sum, ssim sum, count
+        t0 = time.time()
+        for i, batch in enumerate(loader):
+            img0, img1, gt, t = to_float(batch, self.device)
+            with self._autocast():
+                pred = model(img0, img1, t)
+            pred = quantize(pred.float().clamp(0, 1))
+            acc[0] += psnr(pred, gt).sum().to(acc)
+            acc[1] += ssim_matlab(pred, gt).sum().to(acc)
+            acc[2] += pred.shape[0]
+            if i == 0 and self.is_main:
+                self._log_images(model, img0, img1, gt, t, pred)
+        acc = D.all_reduce_sum(acc)
+        count = max(float(acc[2]), 1.0)
+        res = {"psnr": float(acc[0]) / count, "ssim": float(acc[1]) / count, "n": int(acc[2]), "seconds": time.time() - t0}
+        model.train(was_training)
+        self.last_val = {"psnr": res["psnr"], "ssim": res["ssim"]}
+        if self.is_main:
+            epoch = self.epoch if epoch is None else epoch
+            self._write_metrics({"kind": "val", "epoch": epoch, "step": self.step, **res})
+            self.writer.add_scalar("val/psnr", res["psnr"], self.step)
+            self.writer.add_scalar("val/ssim", res["ssim"], self.step)
+            self.log(f"[val] epoch {epoch} step {self.step}: PSNR {res['psnr']:.3f} dB, SSIM {res['ssim']:.4f} ({res['n']} samples)")
+        return res
+
+    def _log_images(self, model: nn.Module, img0, img1, gt, t, pred) -> None:
+        """One row: img0 | img1 | prediction | GT | 4 x |error| (| flow_t0 colour for phase 2+)."""
+        tiles = [img0[0], img1[0], pred[0], gt[0], ((pred[0] - gt[0]).abs() * 4).clamp(0, 1)]
+        if self.cfg.model.phase >= 2:
+            with self._autocast():
+                out = model(img0[:1], img1[:1], t[:1], return_aux=True)
+            aux = out[1] if isinstance(out, tuple) else {}
+            if aux.get("flow_t0") is not None:
+                col = torch.from_numpy(_flow_to_color(aux["flow_t0"][0])).permute(2, 0, 1).float() / 255.0
+                tiles.append(col.to(pred.device))
+        grid = torch.cat([x.float().cpu() for x in tiles], dim=-1)  # (3, H, k W)
+        self.writer.add_image("val/img0_img1_pred_gt_err" + ("_flow" if len(tiles) > 5 else ""), grid, self.step)
+
+    # ------------------------------------------------------------------ main
+    def fit(self) -> dict[str, Any]:
+        tc = self.tc
+        stopped = bool(tc.max_steps and self.step >= tc.max_steps)
+        start_step, validated_at = self.step, -1
+        while not stopped and self.epoch < tc.epochs:
+            stopped = self.train_epoch(self.epoch)
+            if self.step_in_epoch < self.steps_per_epoch:
+                break  # stopped inside the epoch (max_steps)
+            self.epoch, self.step_in_epoch = self.epoch + 1, 0
+            improved = False
+            if self.epoch % tc.eval_interval == 0 or self.epoch == tc.epochs:
+                res = self.validate(epoch=self.epoch - 1)
+                validated_at = self.step
+                improved = res["psnr"] > self.best_psnr
+                self.best_psnr = max(self.best_psnr, res["psnr"])
+            self.save(epoch_file=True, best=improved)
+        if self.step > start_step and validated_at != self.step:  # stopped inside an epoch
+            res = self.validate()
+            improved = res["psnr"] > self.best_psnr
+            self.best_psnr = max(self.best_psnr, res["psnr"])
+            self.save(best=improved)
+        checksums = D.all_gather_object(param_checksum(self.raw_model))
+        if len(set(checksums)) > 1:
+            self.log(f"[train] WARNING: parameters differ across ranks: {checksums}")
+        summary = {
+            "exp_name": tc.exp_name,
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_psnr": self.best_psnr if math.isfinite(self.best_psnr) else None,
+            "last_val": self.last_val,
+            "resumed_from": self.resumed_from,
+            "world_size": self.dist.world_size,
+            "param_checksums": checksums,
+            "ckpt_dir": str(self.ckpt_dir),
+            "log_dir": str(self.log_dir),
+            "wall_s": round(time.time() - self._t0, 3),
+        }
+        if self.is_main:
+            (self.log_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            self.log(f"[train] done: step {self.step}, epoch {self.epoch}, best PSNR {summary['best_psnr']}")
+        return summary
+
+    def close(self, synchronize: bool = True) -> None:
+        """Flush TensorBoard and release the DDP wrapper while the process group is still alive
+        (destroying DDP's reducer after ``destroy_process_group`` can hang in gloo's destructor)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.dist.distributed and self.model is not self.raw_model:
+            if synchronize:  # not after an error: the other ranks may be inside a collective
+                D.barrier()
+            self.model = self.raw_model
+            import gc
+
+            gc.collect()
+            if synchronize:
+                D.barrier()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def train(cfg: Config) -> dict[str, Any]:
+    """Train with ``cfg`` in this process (or as one rank under torchrun); returns the summary dict.
+
+    Keys: exp_name, epoch, step, best_psnr, last_val {psnr, ssim}, resumed_from, world_size,
+    param_checksums (one per rank; equal when DDP kept the replicas in sync), ckpt_dir, log_dir, wall_s.
+    """
+    trainer, ok = None, False
+    try:
+        trainer = Trainer(cfg)
+        summary = trainer.fit()
+        ok = True
+        return summary
+    finally:
+        if trainer is not None:
+            trainer.close(synchronize=ok)
+            del trainer
+        D.cleanup()
