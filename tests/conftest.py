@@ -16,3 +16,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _autograd_state_not_leaked():
+    """Library calls must scope no_grad/inference_mode: a global switch breaks every later test."""
+    import torch
+
+    yield
+    leaked = not torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    assert not leaked, "autograd was left disabled globally (use `with torch.no_grad()` instead)"

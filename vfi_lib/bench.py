@@ -64,34 +64,17 @@ def _autocast(device: torch.device, dtype: str):
 
 
 def bench_ssd(device: torch.device, quick: bool) -> list[dict[str, Any]]:
-    from vfi_lib.ssm.backends import ssd
+    """SSD backends at one VFI-like shape via :mod:`vfi_lib.ssm.bench` (its CLI runs the full grid)."""
+    from vfi_lib.ssm.bench import run_benchmarks
 
-    b, l, h, p, n = (8, 4096, 8, 32, 64) if not quick else (2, 1024, 4, 16, 32)
+    res = run_benchmarks(device, quick=True, lengths=[4096] if device.type == "cuda" else [256], dstates=[64],
+                         modes=["fwd", "fwd+bwd"], log=lambda *_: None)
     rows = []
-    g = torch.Generator(device="cpu").manual_seed(0)
-    for dtype in (torch.float32, torch.bfloat16):
-        x = torch.randn(b, l, h, p, generator=g).to(device, dtype)
-        dt = torch.nn.functional.softplus(torch.randn(b, l, h, generator=g) - 2).to(device, dtype)
-        A = -torch.rand(h, generator=g).add(0.5).to(device)
-        B = torch.randn(b, l, 1, n, generator=g).to(device, dtype)
-        C = torch.randn(b, l, 1, n, generator=g).to(device, dtype)
-        variants: dict[str, Callable[[], Any]] = {"torch": lambda: ssd(x, dt, A, B, C, 256, backend="torch")}
-        compiled = torch.compile(lambda: ssd(x, dt, A, B, C, 256, backend="torch"), dynamic=False)
-        variants["torch.compile"] = compiled
-        if device.type == "cuda":
-            try:
-                ssd(x, dt, A, B, C, 256, backend="triton")
-                variants["triton"] = lambda: ssd(x, dt, A, B, C, 256, backend="triton")
-            except Exception as e:  # not installed: recorded, not fatal
-                rows.append({"bench": "ssd", "variant": "triton", "dtype": str(dtype), "error": str(e)[:200]})
-        for name, fn in variants.items():
-            try:
-                t = time_fn(fn, device, warmup=3, runs=5 if quick else 20)
-            except Exception as e:
-                rows.append({"bench": "ssd", "variant": name, "dtype": str(dtype).split(".")[-1], "error": str(e)[:200]})
-                continue
-            rows.append({"bench": "ssd", "variant": name, "dtype": str(dtype).split(".")[-1],
-                         "shape": f"b{b} l{l} h{h} p{p} n{n}", **t})
+    for r in res["rows"]:
+        for impl in ("naive", "eager", "compiled", "triton"):
+            if r.get(impl) is not None:
+                rows.append({"bench": "ssd", "variant": impl, "dtype": r["dtype"], "shape": f"l{r['l']} n{r['d_state']} {r['mode']}",
+                             "median_ms": r[impl], "ratio": r.get("compiled_over_triton") if impl == "compiled" else None})
     return rows
 
 

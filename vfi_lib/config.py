@@ -131,12 +131,14 @@ class TrainConfig:
     keep_epoch_ckpts: int = 0  # keep only the newest N epoch_NNN.pt files (0: keep all) [train engineer]
     log_interval: int = 50  # TensorBoard scalars every N steps
     max_steps: int = 0  # stop after N optimizer steps (0: no limit), for smoke runs
+    max_minutes: float = 0.0  # stop (checkpoint + validate) after N minutes of wall time (0: no limit)
     val_limit: int = 0  # evaluate on the first N validation samples (0: all)
     dry_run: bool = False  # a few steps of train and eval, then exit 0
     ckpt_dir: str = "ckpt"
     log_dir: str = "log"
     resume: str = ""  # explicit checkpoint to resume from ("" = ckpt/<exp>/latest.pt if present)
     no_resume: bool = False  # start fresh even if a latest checkpoint exists
+    init_from: str = ""  # fresh run initialised from a checkpoint's matching weights (phase 1 -> 2 -> 3)
     vgg_weights: str = ""  # torchvision-format VGG-19 state_dict (.pth); required if w_vgg > 0
     # loss weights (phase-aware: presets set them)
     w_lap: float = 1.0  # Laplacian-pyramid L1
@@ -156,6 +158,8 @@ class TrainConfig:
         lo, hi = self.x4k_stride
         if not 1 <= lo <= hi:
             raise ConfigError(f"train.x4k_stride must be (lo, hi) with 1 <= lo <= hi, got {self.x4k_stride}")
+        if self.max_minutes < 0:
+            raise ConfigError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
 

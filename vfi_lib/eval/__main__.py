@@ -43,11 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_cli(argv: list[str] | None = None) -> dict:
     """Parse ``argv``, run the benchmark, print the markdown row; returns the summary."""
     args = build_parser().parse_args(argv)
-    import torch
-
     from vfi_lib.eval.benchmarks import markdown_row, run_benchmark
 
-    torch.set_grad_enabled(False)
     if args.baseline:
         from vfi_lib.eval.baselines import build_baseline
 

@@ -46,6 +46,10 @@ def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: 
         from vfi_lib.data.vimeo90k import Vimeo90K
 
         return Vimeo90K(path, split="test")
+    if benchmark == "bbb":  # our hold-out: the last 30 Big Buck Bunny frames (never trained on)
+        from vfi_lib.data.bbb import BBBSequence
+
+        return BBBSequence(str(path) or None, "val")
     if benchmark == "ucf101":
         from vfi_lib.data.ucf101 import UCF101
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-BENCHMARKS = ("vimeo90k", "ucf101", "middlebury", "snu_film", "xtest", "xiph")
+BENCHMARKS = ("vimeo90k", "ucf101", "middlebury", "snu_film", "xtest", "xiph", "bbb")
 SNU_LEVELS = ("easy", "medium", "hard", "extreme")
 RESOLUTIONS = ("2k", "4k")
 
@@ -68,6 +68,8 @@ PROTOCOLS: dict[str, Protocol] = {
     for p in [
         Protocol("vimeo90k", "vimeo90k", "EMA-VFI/VFIMamba benchmark/Vimeo90K.py", False, 1.0, 0,
                  ("psnr", "ssim"), notes="float prediction; RIFE's Vimeo90K.py rounds (use --round)"),
+        Protocol("bbb", "bbb", "ours: Big Buck Bunny hold-out (last 30 frames), Vimeo90K protocol", False, 1.0, 0,
+                 ("psnr", "ssim"), notes="consecutive triplets of the last 30 frames; --path = frame dir or empty"),
         Protocol("ucf101", "ucf101", "EMA-VFI/VFIMamba benchmark/UCF101.py", True, 1.0, 0, ("psnr", "ssim"),
                  notes="PSNR and SSIM on the rounded prediction; folders sorted (peers: os.listdir order)"),
         Protocol("middlebury", "middlebury", "EMA-VFI benchmark/MiddleBury.py", True, 1.0, 32, ("ie",),

@@ -185,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@torch.no_grad()  # scoped: callers that run this in-process keep their autograd state
 def run_cli(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    torch.set_grad_enabled(False)
     if args.baseline:
         from vfi_lib.eval.baselines import build_baseline
 

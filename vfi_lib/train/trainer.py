@@ -39,6 +39,7 @@ from vfi_lib.config import Config, ConfigError
 from vfi_lib.train import distributed as D
 from vfi_lib.train.checkpoint import (
     capture_rng,
+    IncompatibleCheckpointError,
     find_resume_checkpoint,
     load_checkpoint,
     restore_rng,
@@ -171,6 +172,7 @@ class Trainer:
         self.ckpt_dir = Path(tc.ckpt_dir) / tc.exp_name
         self.log_dir = Path(tc.log_dir) / tc.exp_name
         self._t0 = time.time()
+        self.out_of_time = False  # set by _time_up() when train.max_minutes has passed
 
         # model (identical init on every rank), then a per-rank stream for stochastic layers
         self._seed_all(tc.seed)
@@ -286,6 +288,8 @@ class Trainer:
         elif (self.ckpt_dir / "latest.pt").exists():
             self.log(f"[train] --no_resume: starting fresh; checkpoints in {self.ckpt_dir} will be overwritten")
         if found is None:
+            if tc.init_from:
+                self._init_from(tc.init_from)
             return
         path, state = found
         self.raw_model.load_state_dict(state["model"])
@@ -323,6 +327,19 @@ class Trainer:
             self.log("[train] train settings changed since the checkpoint: " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in diffs.items()))
         self.resumed_from = str(path)
         self.log(f"[train] resumed from {path} (epoch {self.epoch}, step {self.step}, step in epoch {self.step_in_epoch})")
+
+    def _init_from(self, path: str) -> None:
+        """Progressive training: copy every weight of ``path`` whose name and shape match (a phase-1
+        checkpoint initialises the phase-2/3 backbone); optimizer, schedule and step start fresh."""
+        state = load_checkpoint(path)  # no config check: other phases are the point
+        src = state["model"]
+        own = self.raw_model.state_dict()
+        take = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        if not take:
+            raise IncompatibleCheckpointError(f"--init_from {path}: no parameter matches this model by name and shape")
+        self.raw_model.load_state_dict(take, strict=False)
+        self.log(f"[train] initialised {len(take)}/{len(own)} tensors from {path} "
+                 f"({len(src) - len(take)} of its tensors unused); optimizer and schedule start fresh")
 
     def _state(self) -> dict[str, Any]:
         rngs = D.all_gather_object(capture_rng())
@@ -483,10 +500,19 @@ class Trainer:
             self._pause_hook()
             if self.step_in_epoch >= self.steps_per_epoch or (tc.max_steps and self.step >= tc.max_steps):
                 break
+            if tc.max_minutes and self.step % 10 == 0 and self._time_up():
+                self.log(f"[train] max_minutes={tc.max_minutes} reached at step {self.step}; stopping")
+                break
         bar.close()
         if n_log:
             self._log_train(sums, n_log, gnorm, samples_per_step * n_log / max(time.time() - t_log, 1e-9), bar)
-        return bool(tc.max_steps and self.step >= tc.max_steps)
+        return bool(tc.max_steps and self.step >= tc.max_steps) or self.out_of_time
+
+    def _time_up(self) -> bool:
+        """True once ``max_minutes`` have passed on any rank (all ranks agree: one all-reduce)."""
+        late = torch.tensor([float(time.time() - self._t0 > self.tc.max_minutes * 60)], device=self.device)
+        self.out_of_time = bool(D.all_reduce_sum(late).item() > 0)
+        return self.out_of_time
 
     def _log_train(self, sums: dict[str, torch.Tensor], n: int, gnorm: torch.Tensor, throughput: float, bar: Any) -> None:
         keys = sorted(sums)
@@ -498,6 +524,8 @@ class Trainer:
         rec = {"kind": "train", "epoch": self.epoch, "step": self.step, "loss": vals.get("total", float("nan")),
                **{f"loss_{k}": v for k, v in vals.items() if k != "total"},
                "lr": lr, "grad_norm": float(gnorm), "samples_per_s": throughput}
+        if self.device.type == "cuda":
+            rec["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
         if self.is_main:
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.2e}", sps=f"{throughput:.1f}")
             self._write_metrics(rec)
