@@ -108,5 +108,5 @@ def test_load_model_by_path_and_name(tmp_path):
     m2 = load_model("run1_best", ckpt_dir=tmp_path, ema=False)
     assert torch.equal(m2.state_dict()[k], model.state_dict()[k])
     assert resolve_checkpoint("run1", ckpt_dir=tmp_path).name == "best.pt"
-    with pytest.raises(CheckpointError, match="no checkpoint found for 'run9'"):
+    with pytest.raises(CheckpointError, match="checkpoint 'run9' not found .*available: run1_best"):
         load_model("run9", ckpt_dir=tmp_path)

@@ -8,10 +8,11 @@ Under ``ckpt_dir`` (default ``ckpt/``, or ``$VFI_CKPT_DIR``), experiment ``<exp>
 - ``<exp>_epoch_NNN`` -> ``ckpt/<exp>/epoch_NNN.pt``;
 - ``<exp>`` -> ``ckpt/<exp>/best.pt`` if present, else ``latest.pt``.
 
-(The same rules as ``vfi_lib.train.checkpoint.resolve_checkpoint``; this one lists what exists
-when a name is not found.)
+(The rules live in ``vfi_lib.train.checkpoint.resolve_checkpoint``; this module adds the
+``$VFI_CKPT_DIR`` default and result-file names.)
 
-Anything else raises ``FileNotFoundError`` listing the available names.
+A name that matches nothing raises ``CheckpointNotFoundError`` (a ``FileNotFoundError``) listing
+the available names.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import torch.nn as nn
 
-_KINDS = ("best", "latest")
+from vfi_lib.train.checkpoint import CKPT_KINDS as _KINDS
+from vfi_lib.train.checkpoint import available_checkpoints
+from vfi_lib.train.checkpoint import resolve_checkpoint as _resolve
 
 
 def default_ckpt_dir() -> Path:
@@ -30,34 +33,12 @@ def default_ckpt_dir() -> Path:
 
 def available(ckpt_dir: str | Path | None = None) -> list[str]:
     """Sorted names ``<exp>_best`` / ``<exp>_latest`` found under ``ckpt_dir``."""
-    root = Path(ckpt_dir) if ckpt_dir is not None else default_ckpt_dir()
-    if not root.is_dir():
-        return []
-    return sorted(f"{d.name}_{k}" for d in root.iterdir() if d.is_dir() for k in _KINDS if (d / f"{k}.pt").is_file())
+    return available_checkpoints(ckpt_dir if ckpt_dir is not None else default_ckpt_dir())
 
 
 def resolve_checkpoint(name: str | Path, ckpt_dir: str | Path | None = None) -> Path:
     """Resolve a checkpoint name or path to an existing file (see module doc)."""
-    root = Path(ckpt_dir) if ckpt_dir is not None else default_ckpt_dir()
-    p = Path(name)
-    if p.is_file():
-        return p
-    s = str(name)
-    candidates: list[Path] = []
-    for kind in _KINDS:
-        if s.endswith(f"_{kind}"):
-            candidates.append(root / s[: -len(kind) - 1] / f"{kind}.pt")
-    exp, _, num = s.rpartition("_epoch_")
-    if exp and num.isdigit():
-        candidates.append(root / exp / f"epoch_{int(num):03d}.pt")
-    candidates += [root / s / "best.pt", root / s / "latest.pt"]
-    for c in candidates:
-        if c.is_file():
-            return c
-    names = available(root)
-    listing = ", ".join(names) if names else f"none (no <exp>/best.pt or latest.pt under {root}/)"
-    raise FileNotFoundError(f"checkpoint {s!r} not found (tried a file path and {root}/<exp>/best.pt|latest.pt); "
-                            f"available: {listing}")
+    return _resolve(name, ckpt_dir if ckpt_dir is not None else default_ckpt_dir())
 
 
 def load_named_model(name: str | Path, device: str = "cpu", ckpt_dir: str | Path | None = None) -> nn.Module:

@@ -216,27 +216,42 @@ def restore_rng(rng: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- model loading
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint file for a name; the message lists the names that exist."""
+
+
+CKPT_KINDS = ("best", "latest")
+
+
+def available_checkpoints(ckpt_dir: str | Path = "ckpt") -> list[str]:
+    """Sorted names ``<exp>_best`` / ``<exp>_latest`` found under ``ckpt_dir``."""
+    root = Path(ckpt_dir)
+    if not root.is_dir():
+        return []
+    return sorted(f"{d.name}_{k}" for d in root.iterdir() if d.is_dir() for k in CKPT_KINDS if (d / f"{k}.pt").is_file())
+
+
 def resolve_checkpoint(path_or_name: str | Path, ckpt_dir: str | Path = "ckpt") -> Path:
-    """A file path, or a run name: ``<exp>`` (best.pt, else latest.pt), ``<exp>_best``,
-    ``<exp>_latest``, ``<exp>_epoch_NNN`` under ``ckpt_dir``."""
+    """A file path, or a run name as the thesis plan's ``--model phase1_hybrid_v2_best``:
+    ``<exp>_best``, ``<exp>_latest``, ``<exp>_epoch_NNN``, or ``<exp>`` (best.pt, else latest.pt)
+    under ``ckpt_dir``. Raises :class:`CheckpointNotFoundError` listing the available names."""
     p = Path(path_or_name)
     if p.is_file():
         return p
     name, root = str(path_or_name), Path(ckpt_dir)
-    tried = [str(p)]
-    candidates = [root / name / "best.pt", root / name / "latest.pt"]
-    for suffix in ("_best", "_latest"):
-        if name.endswith(suffix):
-            candidates.insert(0, root / name[: -len(suffix)] / f"{suffix[1:]}.pt")
-    if "_epoch_" in name:
-        exp, _, num = name.rpartition("_epoch_")
-        if num.isdigit():
-            candidates.insert(0, root / exp / f"epoch_{int(num):03d}.pt")
+    candidates = [root / name[: -len(k) - 1] / f"{k}.pt" for k in CKPT_KINDS if name.endswith(f"_{k}")]
+    exp, _, num = name.rpartition("_epoch_")
+    if exp and num.isdigit():
+        candidates.append(root / exp / f"epoch_{int(num):03d}.pt")
+    candidates += [root / name / "best.pt", root / name / "latest.pt"]
     for c in candidates:
-        tried.append(str(c))
         if c.is_file():
             return c
-    raise CheckpointError(f"no checkpoint found for {name!r}; tried: {', '.join(tried)}")
+    names = available_checkpoints(root)
+    listing = ", ".join(names) if names else f"none (no <exp>/best.pt or latest.pt under {root}/)"
+    raise CheckpointNotFoundError(
+        f"checkpoint {name!r} not found (tried the path and {', '.join(map(str, candidates))}); available: {listing}"
+    )
 
 
 def load_model(
