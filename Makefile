@@ -30,8 +30,15 @@ ifeq ($(HAS_CUDA),)
 endif
 	$(PIP) install -q -e ".[notebooks,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name vfi-lib --display-name "Python (vfi-lib)" >/dev/null
-	-git config --local --get diff.jupyternotebook.command >/dev/null 2>&1 || $(VENV)/bin/nbdime config-git --enable >/dev/null 2>&1
+	$(MAKE) --no-print-directory nbdime-git
 	touch $(STAMP)
+
+# nbdime's git drivers, with absolute venv paths so `git diff` works outside the venv too.
+.PHONY: nbdime-git
+nbdime-git:
+	-@git rev-parse --git-dir >/dev/null 2>&1 && $(VENV)/bin/nbdime config-git --enable >/dev/null 2>&1 && \
+	  for k in diff.jupyternotebook.command merge.jupyternotebook.driver difftool.nbdime.cmd mergetool.nbdime.cmd; do \
+	    v=$$(git config --local --get $$k) && git config --local $$k "$(CURDIR)/$(VENV)/bin/$$v"; done; true
 
 run: $(STAMP)
 	$(PY) -m vfi_lib.notebooks run --smoke
