@@ -179,3 +179,16 @@ def test_refine_unet_checks_inputs() -> None:
         net(torch.rand(1, 4, 18, 16), {1: torch.rand(1, 3, 9, 8)})
     with pytest.raises(ValueError, match=r"expected skip levels \[1\]"):
         net(x, {})
+
+
+@pytest.mark.parametrize("phase", [1, 2])
+def test_whole_model_traces_without_graph_breaks(phase: int) -> None:
+    """torch.compile sees the whole forward as one graph (no host syncs or data-dependent branches),
+    also on a size that needs padding and with the shifted-window masks."""
+    import torch._dynamo as dynamo
+
+    dynamo.reset()
+    model = build_model(preset(f"phase{phase}", tiny=True, ssm_backend="torch")).train()
+    x = torch.rand(2, 3, 48, 80)
+    report = dynamo.explain(model)(x, x.flip(-1), torch.tensor([0.3, 0.6]))
+    assert report.graph_break_count == 0, [str(b.reason) for b in report.break_reasons]

@@ -76,9 +76,9 @@ def window_mask(h: int, w: int, window: int, shift: int, num_frames: int) -> tor
     Query i may attend key j iff they are in the same region and (j is valid or i is padding);
     padded queries thus still have keys (no all-masked rows) and their outputs are discarded.
     """
+    if not shift and h % window == 0 and w % window == 0:  # no region cut, no padding (decided on ints:
+        return None  # no data-dependent branch, so no torch.compile graph break)
     region, valid = region_and_valid_maps(h, w, window, shift)
-    if not shift and bool(valid.all()):
-        return None
     reg = rearrange(region, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
     val = rearrange(valid, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
     allowed = (reg[:, :, None] == reg[:, None, :]) & (val[:, None, :] | ~val[:, :, None])  # (nW, N, N)
