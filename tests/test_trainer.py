@@ -175,3 +175,27 @@ def test_schedule_ema_amp():
     d = 2 / 11
     assert torch.allclose(ema.module.weight, d * w0 + (1 - d) * lin.weight)
     assert resolve_amp("auto", torch.device("cpu")) is None and resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_init_from_earlier_phase_and_max_minutes(tmp_path):
+    """Progressive training: a phase-1 checkpoint initialises every matching phase-2 tensor (the
+    backbone), the rest keeps its init, and the step counter starts at 0; max_minutes stops a run."""
+    dirs = dict(ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"), num_workers=0, val_limit=1)
+    p1 = preset("phase1", tiny=True, dataset="synthetic", crop_size=32, batch_size=2, max_steps=2, exp_name="p1", **dirs)
+    train(p1)
+    src = load_checkpoint(tmp_path / "c" / "p1" / "latest.pt")["model"]
+    p2 = preset("phase2", tiny=True, dataset="synthetic", crop_size=32, batch_size=2, max_steps=2, exp_name="p2",
+                init_from=str(tmp_path / "c" / "p1" / "latest.pt"), **dirs)
+    tr = Trainer(p2)
+    own = tr.raw_model.state_dict()
+    shared = [k for k in src if k in own and own[k].shape == src[k].shape]
+    assert any(k.startswith("backbone.") for k in shared) and len(shared) < len(own)
+    assert all(torch.equal(own[k], src[k]) for k in shared)
+    assert tr.step == 0 and tr.resumed_from == ""
+    bad = p2.override(init_from=str(tmp_path / "nope.pt"), exp_name="p2b")
+    with pytest.raises(Exception, match="nope.pt"):
+        Trainer(bad)
+    # a zero-minute budget stops at the first check (every 10 steps) instead of running 1000 steps
+    quick = p1.override(max_steps=1000, max_minutes=1e-6, exp_name="p1q")
+    s = train(quick)
+    assert s["step"] == 10
