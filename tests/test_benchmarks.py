@@ -193,7 +193,6 @@ def test_xtest_4k_direct_and_recursive(tmp_path):
     for clip in sorted(p for p in root.glob("*/*")):
         i0, i1 = _read(clip / "0000.png"), _read(clip / "0032.png")
         for k in range(1, 8):
-            t = k / 8
             exp.append(_psnr(_blend_round(i0, i1, k / 8), _read(clip / f"{4 * k:04d}.png")))
     assert res["psnr"] == pytest.approx(np.mean(exp), abs=1e-6)
     rec = Recorder()

@@ -4,7 +4,6 @@ import itertools
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from vfi_lib.modules.gated_window_attention import GatedWindowAttention
 

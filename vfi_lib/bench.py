@@ -156,7 +156,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False)
                 rows.append({"bench": "inference_scaling", "variant": f"phase{phase}", "dtype": dtype,
                              "shape": "/".join(reversed(list(lat))), "ratio": b_ / a, "pixel_ratio": 4.0})
         model.train()
-        del model, opt
+        model = opt = None  # free before the next phase is built
     return rows
 
 
@@ -189,7 +189,7 @@ def profile_models(device: torch.device, quick: bool, row_limit: int = 15) -> st
             _sync(device)
         parts.append(f"== phase{phase} train step b{bsz} {hw}x{hw} (3 steps)\n"
                      + prof.key_averages().table(sort_by=sort, row_limit=row_limit))
-        del model
+        model = None
     return "\n".join(parts)
 
 

@@ -160,7 +160,7 @@ class GatedWindowAttention(nn.Module):
             qkv = F.pad(qkv, (0, 0, 0, pad_w, 0, pad_h))
         if s:
             qkv = qkv.roll((-s, -s), dims=(2, 3))
-        hp, wp = h + pad_h, w + pad_w
+        hp = h + pad_h
         q, k, v = rearrange(
             qkv, "b t (nh wh) (nw ww) (three m d) -> three (b nh nw) m (t wh ww) d", wh=ws, ww=ws, three=3, m=self.num_heads
         )  # each (B*nW, heads, N, hd)
