@@ -187,16 +187,18 @@ def test_check_targets_and_targets_markdown():
 
 
 def test_sample_vimeo_layout_reads_back_with_the_vimeo_loader(tmp_path):
-    from vfi_lib.data import Vimeo90K
+    from vfi_lib.data import DataError, Vimeo90K, write_vimeo_layout
 
     rng = np.random.default_rng(0)
     tris = [{k: rng.integers(0, 256, (16, 24, 3), dtype=np.uint8) for k in ("img0", "gt", "img1")} for _ in range(2)]
-    root = sota.write_sample_vimeo_layout(tmp_path / "vimeo", tris)
+    root = write_vimeo_layout(tmp_path / "vimeo", tris)
     ds = Vimeo90K(root, split="test")
     assert len(ds) == 2
     item = ds[1]
     for key in ("img0", "gt", "img1"):
         assert np.array_equal(item[key].permute(1, 2, 0).numpy(), tris[1][key])
+    with pytest.raises(DataError, match="no triplets"):
+        write_vimeo_layout(tmp_path / "empty", [])
 
 
 # ----------------------------------------------------------------------------- maps

@@ -8,8 +8,7 @@ stands for the plan's "--" (not reported). Metric keys follow ``vfi_lib.eval`` b
 
 ``markdown_table(our_rows)`` renders our results beside the SOTA reference rows, sorted by Vimeo90K
 PSNR, and ``check_targets(phase, results)`` compares a result dict with that phase's targets.
-``plot_vs_sota`` draws the bar chart of notebook 20; ``write_sample_vimeo_layout`` lays the embedded
-sample triplets out as a Vimeo90K test set, so the real benchmark runner runs in smoke mode.
+``plot_vs_sota`` draws the bar chart of notebook 20.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "targets_markdown",
     "check_targets",
     "plot_vs_sota",
-    "write_sample_vimeo_layout",
 ]
 
 # Vimeo90K triplet / UCF101 PSNR of published 2-frame models (seed: "SOTA Reference").
@@ -188,25 +186,3 @@ def plot_vs_sota(our_rows: Sequence[Mapping[str, Any]], metric: str = "vimeo90k"
     ax.set_xlabel(f"{METRIC_LABELS[metric]} (dB)")
     ax.grid(axis="y", visible=False)
     return ax
-
-
-def write_sample_vimeo_layout(root: str | Path, triplets: Sequence[Mapping[str, Any]] | None = None) -> Path:
-    """Write triplets (default: the embedded sample, ``vfi_lib.data.sample_triplets()``) in the
-    Vimeo90K triplet layout under ``root``: ``tri_testlist.txt`` and
-    ``sequences/00001/000k/im1.png im2.png im3.png``. Returns ``root``."""
-    from vfi_lib.data import sample_triplets, save_image
-
-    triplets = sample_triplets() if triplets is None else triplets
-    if not triplets:
-        raise ValueError("write_sample_vimeo_layout: no triplets to write")
-    root = Path(root)
-    names = []
-    for k, tri in enumerate(triplets, start=1):
-        name = f"00001/{k:04d}"
-        d = root / "sequences" / name
-        d.mkdir(parents=True, exist_ok=True)
-        for fname, key in (("im1.png", "img0"), ("im2.png", "gt"), ("im3.png", "img1")):
-            save_image(d / fname, tri[key])
-        names.append(name)
-    (root / "tri_testlist.txt").write_text("\n".join(names) + "\n")
-    return root

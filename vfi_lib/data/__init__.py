@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .augment import Augment
 from .bbb import BBBSequence
-from .embedded import FrameSequence, SampleTriplets, sample_manifest, sample_sequence, sample_triplets
+from .embedded import FrameSequence, SampleTriplets, sample_manifest, sample_sequence, sample_triplets, write_vimeo_layout
 from .errors import DataError, DataWarning
 from .io import load_image, save_image
 from .item import make_item, to_float
@@ -45,7 +45,7 @@ SYNTHETIC_VAL_SEED = 20240  # fixed: the synthetic validation set never changes
 __all__ = [
     "Augment", "BBBSequence", "DataError", "DataWarning", "FrameSequence", "Middlebury", "MixedDataset",
     "MixedSampler", "SNUFilm", "SampleTriplets", "SyntheticMotion", "UCF101", "VideoReader", "VideoWriter",
-    "Vimeo90K", "X4KTrain", "XTest", "Xiph", "build_train_dataset", "build_val_dataset", "load_image",
+    "Vimeo90K", "X4KTrain", "XTest", "Xiph", "build_train_dataset", "build_val_dataset", "load_image", "write_vimeo_layout",
     "make_item", "make_sampler", "sample_manifest", "sample_sequence", "sample_triplets", "save_image",
     "to_float",
 ]

@@ -93,3 +93,25 @@ class SampleTriplets(TrainDataset):
                 frames = random_crop(frames, self.crop_size, rng, name=str(d))
             frames, t = self.augment(frames, t, rng)
         return make_item(frames[0], frames[1], frames[2], t, tri["name"])
+
+
+def write_vimeo_layout(root: str | Path, triplets: list[dict] | None = None) -> Path:
+    """Write triplets (default: the embedded sample triplets) in the Vimeo90K triplet test layout:
+    ``root/tri_testlist.txt`` and ``root/sequences/00001/000k/im1.png im2.png im3.png`` (so the
+    real benchmark runner can be exercised without the dataset). Returns ``root``."""
+    from .io import save_image
+
+    triplets = sample_triplets() if triplets is None else triplets
+    if not triplets:
+        raise DataError(f"write_vimeo_layout: no triplets to write to {root}")
+    root = Path(root)
+    names = []
+    for k, tri in enumerate(triplets, start=1):
+        name = f"00001/{k:04d}"
+        d = root / "sequences" / name
+        d.mkdir(parents=True, exist_ok=True)
+        for fname, key in (("im1.png", "img0"), ("im2.png", "gt"), ("im3.png", "img1")):
+            save_image(d / fname, tri[key])
+        names.append(name)
+    (root / "tri_testlist.txt").write_text("\n".join(names) + "\n")
+    return root
