@@ -57,14 +57,18 @@ def cross_scan(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([fwd, fwd.flip(2)], dim=1)  # (B, 4, L, C)
 
 
-def cross_unscan(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`cross_scan` per direction: (B, 4, H*W*T, C) -> (B, 4, T, H, W, C)."""
+def _scanned_dims(y: torch.Tensor, h: int, w: int) -> tuple[int, int, int]:
+    """(B, T, C) of a scanned tensor (B, 4, H*W*T, C); ValueError naming the shape otherwise."""
     if y.dim() != 4 or y.shape[1] != NUM_DIRECTIONS or y.shape[2] % (h * w):
         raise ValueError(
             f"vfi_lib/modules/scan.py: y must be (B, 4, H*W*T, C) with H={h}, W={w}, got {tuple(y.shape)}"
         )
-    b, _, length, c = y.shape
-    t = length // (h * w)
+    return y.shape[0], y.shape[2] // (h * w), y.shape[3]
+
+
+def cross_unscan(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Inverse of :func:`cross_scan` per direction: (B, 4, H*W*T, C) -> (B, 4, T, H, W, C)."""
+    b, t, c = _scanned_dims(y, h, w)
     fwd = torch.cat([y[:, :2], y[:, 2:].flip(2)], dim=1)  # un-reverse directions 2, 3
     row = fwd[:, 0::2].reshape(b, 2, h, w, t, c)  # directions 0, 2 in (h, w, t) order
     col = fwd[:, 1::2].reshape(b, 2, w, h, t, c).transpose(2, 3)  # (w, h, t) -> (h, w, t), frames kept
@@ -74,12 +78,7 @@ def cross_unscan(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def cross_merge(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Sum the 4 scanned directions back onto the grid: (B, 4, H*W*T, C) -> (B, T, H, W, C)."""
-    if y.dim() != 4 or y.shape[1] != NUM_DIRECTIONS or y.shape[2] % (h * w):
-        raise ValueError(
-            f"vfi_lib/modules/scan.py: y must be (B, 4, H*W*T, C) with H={h}, W={w}, got {tuple(y.shape)}"
-        )
-    b, _, length, c = y.shape
-    t = length // (h * w)
+    b, t, c = _scanned_dims(y, h, w)
     fwd = y[:, :2] + y[:, 2:].flip(2)  # (B, 2, L, C): reversed directions re-ordered and added
     row = fwd[:, 0].reshape(b, h, w, t, c)
     col = fwd[:, 1].reshape(b, w, h, t, c).transpose(1, 2)  # explicit frame axis (VFIMamba pitfall)
