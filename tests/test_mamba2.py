@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from vfi_lib.ssm import backends
 from vfi_lib.ssm.backends import BackendError
-from vfi_lib.ssm.mamba2 import Mamba2
+from vfi_lib.ssm.mamba2 import Mamba2, causal_conv1d
 from vfi_lib.ssm.ssd import ssd_naive
 
 
@@ -128,6 +128,25 @@ def test_matches_naive_layer_float64(kwargs):
             m.conv1d.bias.uniform_(-0.5, 0.5)
     u = torch.randn(2, 11, kwargs["d_model"], dtype=torch.float64)
     torch.testing.assert_close(m(u), naive_mamba2(m, u), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_causal_conv1d_shift_equals_conv(k):
+    """The shifted-sum form (used under torch.compile) equals nn.Conv1d's causal output, values and grads."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 6, k, groups=6, padding=k - 1).double()
+    x = torch.randn(2, 9, 6, dtype=torch.float64, requires_grad=True)
+    ref = conv(x.transpose(1, 2))[..., :9].transpose(1, 2)
+    out = {impl: causal_conv1d(x, conv.weight, conv.bias, impl=impl) for impl in ("conv", "shift")}
+    for impl, y in out.items():
+        torch.testing.assert_close(y, ref, rtol=0, atol=1e-12, msg=impl)
+    g = torch.randn_like(ref)
+    grads = [torch.autograd.grad(y, (x, conv.weight, conv.bias), g) for y in (ref, out["shift"])]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    assert causal_conv1d(x[:, :1], conv.weight, None, impl="shift").shape == (2, 1, 6)  # L < K
+    with pytest.raises(ValueError, match="impl must be"):
+        causal_conv1d(x, conv.weight, conv.bias, impl="fft")
 
 
 def test_state_passing_through_layer_matches_ssd_state():

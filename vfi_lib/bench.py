@@ -101,13 +101,34 @@ def bench_lgs(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_models(device: torch.device, quick: bool, compile_model: bool = False) -> list[dict[str, Any]]:
+def _emit(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    """Append a result row and print it at once (a run cut short keeps what it measured in its log)."""
+    rows.append(row)
+    print("  " + json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+
+
+def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
+    """``how``: "eager" (the model), "compile" (inductor), "cudagraphs" (inductor + CUDA graphs,
+    torch.compile mode "reduce-overhead": one graph replay per call for a fixed input size)."""
+    if how == "eager":
+        return model
+    return torch.compile(model, dynamic=False, mode="reduce-overhead" if how == "cudagraphs" else None)
+
+
+def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
+                 phases: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+    """Training step (256x256) and inference (1080p, 4K) of the full models, fp32 and bf16.
+
+    ``compile_model``: also time the training step under torch.compile (bf16) and 1080p bf16
+    inference compiled and compiled with CUDA graphs; "compile_s" is the first call (compilation).
+    """
     from vfi_lib.model import build_model
 
+    cuda = device.type == "cuda"
     rows = []
     train_hw = 256 if not quick else 64
     infer_sizes = {"1080p": (1080, 1920), "4k": (2160, 3840)} if not quick else {"270p": (270, 480), "540p": (540, 960)}
-    for phase in (1, 2):
+    for phase in phases:
         cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
         model = build_model(cfg).to(device)
         params = sum(p.numel() for p in model.parameters())
@@ -115,53 +136,83 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False)
         bsz = 8 if not quick else 2
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         img0, img1, gt = (torch.rand(bsz, 3, train_hw, train_hw, device=device) for _ in range(3))
-        for dtype in (("fp32", "bf16") if device.type == "cuda" else ("fp32",)):
+        variants = [("fp32", "eager"), ("bf16", "eager")] if cuda else [("fp32", "eager")]
+        if compile_model:
+            variants.append(("bf16" if cuda else "fp32", "compile"))
+        for dtype, how in variants:
+            net = _compiled(model, how)
+
             def train_step():
                 with _autocast(device, dtype):
-                    pred = model(img0, img1, 0.5)
+                    pred = net(img0, img1, 0.5)
                 loss = (pred.float() - gt).abs().mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
 
             _reset_peak(device)
+            t0 = time.perf_counter()
+            train_step()
+            _sync(device)
+            first_s = time.perf_counter() - t0
             t = time_fn(train_step, device, warmup=2, runs=3 if quick else 10)
-            rows.append({"bench": "train_step", "variant": f"phase{phase}", "dtype": dtype, "params": params,
-                         "shape": f"b{bsz} {train_hw}x{train_hw}", **t,
-                         "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gb": _peak_mem_gb(device)})
+            _emit(rows, {"bench": "train_step", "variant": f"phase{phase}" + ("" if how == "eager" else f"+{how}"),
+                         "dtype": dtype, "params": params, "shape": f"b{bsz} {train_hw}x{train_hw}", **t,
+                         "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gb": _peak_mem_gb(device),
+                         **({"compile_s": round(first_s, 1)} if how != "eager" else {})})
+            net = None
         # --- inference latency ---
         model.eval()
-        for dtype in (("fp32", "bf16") if device.type == "cuda" else ("fp32",)):
-            lat = {}
-            for res, (h, w) in infer_sizes.items():
-                x0 = torch.rand(1, 3, h, w, device=device)
-                x1 = torch.rand(1, 3, h, w, device=device)
-                scale = 1.0 if phase == 1 else (0.5 if h <= 1100 else 0.25)
+        first_res = next(iter(infer_sizes))
+        variants = [(d, "eager", r) for d in (("fp32", "bf16") if cuda else ("fp32",)) for r in infer_sizes]
+        if compile_model:
+            d = "bf16" if cuda else "fp32"
+            variants += [(d, how, first_res) for how in (("compile", "cudagraphs") if cuda else ("compile",))]
+        lat: dict[tuple[str, str], dict[str, float]] = {}
+        for dtype, how, res in variants:
+            h, w = infer_sizes[res]
+            x0 = torch.rand(1, 3, h, w, device=device)
+            x1 = torch.rand(1, 3, h, w, device=device)
+            scale = 1.0 if phase == 1 else (0.5 if h <= 1100 else 0.25)
+            net = _compiled(model, how)
 
-                def infer():
-                    with torch.inference_mode(), _autocast(device, dtype):
-                        model(x0, x1, 0.5, scale=scale)
+            def infer():
+                with torch.inference_mode(), _autocast(device, dtype):
+                    net(x0, x1, 0.5, scale=scale)
 
-                _reset_peak(device)
-                try:
-                    t = time_fn(infer, device, warmup=1 if quick else 2, runs=2 if quick else 5)
-                except torch.OutOfMemoryError as e:
-                    rows.append({"bench": "inference", "variant": f"phase{phase}", "dtype": dtype, "shape": res, "error": f"OOM: {e}"[:200]})
-                    continue
-                lat[res] = t["median_ms"]
-                rows.append({"bench": "inference", "variant": f"phase{phase}", "dtype": dtype, "shape": res,
-                             "flow_scale": scale, **t, "peak_mem_gb": _peak_mem_gb(device)})
-            if len(lat) == 2:
-                a, b_ = list(lat.values())
-                rows.append({"bench": "inference_scaling", "variant": f"phase{phase}", "dtype": dtype,
-                             "shape": "/".join(reversed(list(lat))), "ratio": b_ / a, "pixel_ratio": 4.0})
+            _reset_peak(device)
+            variant = f"phase{phase}" + ("" if how == "eager" else f"+{how}")
+            try:
+                t0 = time.perf_counter()
+                infer()
+                _sync(device)
+                first_s = time.perf_counter() - t0
+                t = time_fn(infer, device, warmup=1 if quick else 2, runs=2 if quick else 5)
+            except torch.OutOfMemoryError as e:
+                _emit(rows, {"bench": "inference", "variant": variant, "dtype": dtype, "shape": res, "error": f"OOM: {e}"[:200]})
+                continue
+            finally:
+                net = None
+            lat.setdefault((dtype, how), {})[res] = t["median_ms"]
+            _emit(rows, {"bench": "inference", "variant": variant, "dtype": dtype, "shape": res,
+                         "flow_scale": scale, **t, "peak_mem_gb": _peak_mem_gb(device),
+                         **({"compile_s": round(first_s, 1)} if how != "eager" else {})})
+        for (dtype, how), by_res in lat.items():
+            if len(by_res) == 2:
+                a, b_ = by_res.values()
+                _emit(rows, {"bench": "inference_scaling", "variant": f"phase{phase}", "dtype": dtype,
+                             "shape": "/".join(reversed(list(by_res))), "ratio": b_ / a, "pixel_ratio": 4.0})
         model.train()
         model = opt = None  # free before the next phase is built
+        if compile_model:
+            torch._dynamo.reset()
     return rows
 
 
-def profile_models(device: torch.device, quick: bool, row_limit: int = 15) -> str:
-    """torch.profiler summary (top kernels by device time) of a Phase-1/2 training step at 256x256."""
+def profile_models(device: torch.device, quick: bool, row_limit: int = 15, compile_model: bool = False,
+                   phases: tuple[int, ...] = (1, 2)) -> str:
+    """torch.profiler summary (top kernels by device time) of a Phase-1/2 training step at 256x256
+    (bf16 on CUDA; ``compile_model``: of the torch.compile'd model, after its compilation)."""
     from torch.profiler import ProfilerActivity, profile
 
     from vfi_lib.model import build_model
@@ -170,31 +221,38 @@ def profile_models(device: torch.device, quick: bool, row_limit: int = 15) -> st
     sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     hw, bsz = (256, 8) if not quick else (64, 2)
     parts = []
-    for phase in (1, 2):
+    for phase in phases:
         cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
         model = build_model(cfg).to(device)
+        net = _compiled(model, "compile" if compile_model else "eager")
         x0, x1, gt = (torch.rand(bsz, 3, hw, hw, device=device) for _ in range(3))
 
         def step():
             with _autocast(device, "bf16" if device.type == "cuda" else "fp32"):
-                pred = model(x0, x1, 0.5)
+                pred = net(x0, x1, 0.5)
             (pred.float() - gt).abs().mean().backward()
 
-        for _ in range(2):
+        for _ in range(3):
             step()
         _sync(device)
+        t0 = time.perf_counter()
         with profile(activities=acts) as prof:
             for _ in range(3):
                 step()
             _sync(device)
-        parts.append(f"== phase{phase} train step b{bsz} {hw}x{hw} (3 steps)\n"
+        wall = (time.perf_counter() - t0) / 3 * 1e3
+        parts.append(f"== phase{phase} train step b{bsz} {hw}x{hw} (3 steps){' compiled' if compile_model else ''}, "
+                     f"{wall:.1f} ms/step wall under the profiler\n"
                      + prof.key_averages().table(sort_by=sort, row_limit=row_limit))
-        model = None
+        model = net = None
+        if compile_model:
+            torch._dynamo.reset()
     return "\n".join(parts)
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gb", "ratio", "params", "error"]
+    cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gb", "ratio",
+            "compile_s", "params", "error"]
     cols = [c for c in cols if any(c in r for r in rows)]
     def fmt(v: Any) -> str:
         if isinstance(v, float):
@@ -211,8 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true", help="small sizes (default on CPU)")
-    ap.add_argument("--only", nargs="+", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"])
+    ap.add_argument("--only", nargs="*", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"],
+                    help="benchmarks to run (none: only --profile)")
     ap.add_argument("--profile", type=Path, default=None, help="also write a torch.profiler summary here")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the models under torch.compile (training step; 1080p inference, + CUDA graphs)")
+    ap.add_argument("--phases", type=int, nargs="+", choices=[1, 2], default=[1, 2], help="model phases to time")
     ap.add_argument("--json", type=Path, default=None, help="output JSON (default outputs/benchmarks/{gpu,cpu}.json)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -222,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     rows: list[dict[str, Any]] = []
-    benches = {"ssd": bench_ssd, "lgs": bench_lgs, "models": bench_models}
+    benches = {"ssd": bench_ssd, "lgs": bench_lgs,
+               "models": lambda d, q: bench_models(d, q, compile_model=args.compile, phases=tuple(args.phases))}
     for name in args.only:
         print(f"== {name}", flush=True)
         new = benches[name](device, quick)
@@ -235,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     if args.profile:
         args.profile.parent.mkdir(parents=True, exist_ok=True)
-        args.profile.write_text(profile_models(device, quick))
+        args.profile.write_text(profile_models(device, quick, compile_model=args.compile, phases=tuple(args.phases)))
         print(f"wrote profiler summary {args.profile}")
     print("\n" + format_rows(rows))
     print(f"\nwrote {path}")

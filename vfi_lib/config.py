@@ -121,6 +121,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max grad norm
     amp: str = "auto"  # auto (bf16 if supported, else fp16+GradScaler; off on CPU) | bf16 | fp16 | off
     ema: bool = False  # keep an exponential moving average of the weights
+    compile: bool = False  # torch.compile the training forward/backward (the first steps pay the compile)
     ema_decay: float = 0.999
     crop_size: int = 256  # random crop (final size of the curriculum)
     crop_schedule: tuple[tuple[int, int], ...] = ()  # ((start_epoch, crop), ...) curriculum

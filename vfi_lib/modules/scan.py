@@ -31,7 +31,7 @@ from torch import nn
 
 from vfi_lib.config import ModelConfig
 from vfi_lib.ssm.backends import ssd
-from vfi_lib.ssm.mamba2 import Mamba2  # mamba_ssm is only imported lazily by the triton backend
+from vfi_lib.ssm.mamba2 import Mamba2, causal_conv1d  # mamba_ssm is only imported lazily by the triton backend
 
 NUM_DIRECTIONS = 4
 
@@ -146,7 +146,7 @@ class SS2D(nn.Module):
         seq = cross_scan(xbc_dt)  # (B, 4, L, conv_dim + nh)
         length = seq.shape[2]
         xbc, dt = seq.reshape(b * k, length, -1).split([conv_dim, nh], dim=-1)
-        xbc = F.silu(m.conv1d(xbc.transpose(1, 2))[..., :length].transpose(1, 2))  # causal conv per direction
+        xbc = F.silu(causal_conv1d(xbc, m.conv1d.weight, m.conv1d.bias))  # causal conv per direction
         xs, bs, cs = xbc.split([m.d_inner, g * n, g * n], dim=-1)
 
         def pack(u: torch.Tensor, heads: int) -> torch.Tensor:  # (B*4, L, heads*e) -> (B, L, 4*heads, e)

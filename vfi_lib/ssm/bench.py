@@ -6,7 +6,9 @@ Times are medians in ms (CUDA events on GPU after warm-up; perf_counter on CPU) 
 pass and for forward + backward (gradients of x, dt, A, B, C, D), at VFI-like shapes: b=8,
 l in {1024, 4096, 16384} (a 64x64 feature map is 4096 tokens, two interleaved frames 8192),
 h=8 heads, p=32, n in {64, 128}, float32 and bfloat16. The table's last column is
-compiled / triton. On CPU a small subset runs (so ``make bench`` works anywhere). Results are
+compiled / triton. ``--torch-chunk-sizes 64 128 256`` times our torch scan (eager and compiled) at
+each chunk length and keeps the fastest (the chunk length changes only rounding, not the result;
+the triton column always uses ``--chunk-size``); the JSON keeps every chunk's time. On CPU a small subset runs (so ``make bench`` works anywhere). Results are
 written to JSON after every row, so an interrupted run keeps what it measured.
 """
 
@@ -84,8 +86,12 @@ def _runner(fn: Callable, inputs, backward: bool) -> Callable[[], None]:
 
 def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dstates=None, dtypes=None,
                    modes=None, impls=None, batch: int | None = None, chunk_size: int = 256,
-                   json_path: Path | None = None, log=print) -> dict:
-    """Run the grid and return ``{"meta": ..., "rows": [...]}`` (also written to ``json_path`` row by row)."""
+                   torch_chunk_sizes=None, json_path: Path | None = None, log=print) -> dict:
+    """Run the grid and return ``{"meta": ..., "rows": [...]}`` (also written to ``json_path`` row by row).
+
+    ``torch_chunk_sizes``: chunk lengths tried for the eager/compiled torch scan (default: ``chunk_size``);
+    the row keeps the fastest under "eager"/"compiled" and all of them under "<impl>_by_chunk".
+    """
     cuda = device.type == "cuda"
     if cuda:
         b = batch or 8
@@ -100,6 +106,7 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
         dtypes = dtypes or ["float32"]
         warmup, iters = (1, 3) if quick else (2, 5)
         chunk_size = min(chunk_size, 64)  # the CPU path's sweet spot (O(l T) intra-chunk work)
+    torch_chunks = [int(t) for t in (torch_chunk_sizes or [chunk_size])]
     modes = modes or ["fwd", "fwd+bwd"]
     impls = list(impls or (IMPLS if cuda else (("naive", "eager") if quick else ("naive", "eager", "compiled"))))
     h, p = 8, 32
@@ -112,7 +119,7 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
     meta = {
         "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
         "torch": torch.__version__, "python": platform.python_version(), "batch": b, "heads": h,
-        "headdim": p, "chunk_size": chunk_size, "warmup": warmup, "iters": iters,
+        "headdim": p, "chunk_size": chunk_size, "torch_chunk_sizes": torch_chunks, "warmup": warmup, "iters": iters,
         "ngroups": 1, "unit": "ms (median)",
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
@@ -129,39 +136,29 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
             for dtype_name in dtypes:
                 dtype = getattr(torch, dtype_name)
                 inputs = _make_inputs(b, l, h, p, n, dtype, device)
-                # a fresh compile per shape: dynamo's recompile limit (8) would otherwise silently fall
-                # back to eager after a few shapes
-                torch._dynamo.reset()
-                compiled = torch.compile(ssd_chunked, dynamic=False) if "compiled" in impls else None
-                fns: dict[str, Callable | None] = {
-                    "naive": (lambda *a: ssd_naive(*a[:5], D=a[5])) if l <= NAIVE_MAX_LEN else None,
-                    "eager": lambda *a, T=chunk_size: ssd_chunked(*a[:5], T, D=a[5]),
-                    "compiled": (lambda *a, f=compiled, T=chunk_size: f(*a[:5], T, D=a[5])) if compiled else None,
-                    "triton": (lambda *a, T=chunk_size: triton_fn(*a[:5], T, D=a[5])) if triton_fn else None,
+                fns: dict[str, list[tuple[int, Callable]]] = {
+                    "naive": [(0, lambda *a: ssd_naive(*a[:5], D=a[5]))] if l <= NAIVE_MAX_LEN else [],
+                    "eager": [(T, lambda *a, T=T: ssd_chunked(*a[:5], T, D=a[5])) for T in torch_chunks],
+                    "compiled": [(T, None) for T in torch_chunks],  # compiled lazily, one fresh compile each
+                    "triton": [(chunk_size, lambda *a: triton_fn(*a[:5], chunk_size, D=a[5]))] if triton_fn else [],
                 }
                 for mode in modes:
                     row = {"l": l, "d_state": n, "dtype": dtype_name, "mode": mode}
                     for name in impls:
-                        fn = fns.get(name)
-                        if fn is None:
-                            row[name] = None
-                            continue
-                        try:
-                            t0 = time.perf_counter()
-                            run = _runner(fn, inputs, backward=(mode == "fwd+bwd"))
-                            run()
-                            if cuda:
-                                torch.cuda.synchronize(device)
-                            if name == "compiled":  # includes the compilation (or the cache hit)
-                                row["compiled_first_call_s"] = round(time.perf_counter() - t0, 2)
-                            row[name] = round(_time_ms(run, device, warmup, iters), 4)
-                        except (RuntimeError, torch.OutOfMemoryError) as err:  # OOM, compile failure
-                            row[name] = None
-                            row[f"{name}_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
-                            log(f"  {name} l={l} n={n} {dtype_name} {mode}: {row[f'{name}_error']}")
-                        finally:
-                            if cuda:
-                                torch.cuda.empty_cache()
+                        times: dict[str, float | None] = {}
+                        for T, fn in fns.get(name, []):
+                            if name == "compiled":
+                                # a fresh compile per shape: dynamo's recompile limit (8) would otherwise
+                                # silently fall back to eager after a few shapes
+                                torch._dynamo.reset()
+                                comp = torch.compile(ssd_chunked, dynamic=False)
+                                fn = lambda *a, f=comp, T=T: f(*a[:5], T, D=a[5])  # noqa: E731
+                            times[str(T)] = _time_impl(name, fn, inputs, mode, device, warmup, iters, row, log)
+                        ok = {k: v for k, v in times.items() if v is not None}
+                        row[name] = min(ok.values()) if ok else None
+                        if name in ("eager", "compiled") and len(times) > 1:
+                            row[f"{name}_by_chunk"] = times
+                            row[f"{name}_chunk"] = int(min(ok, key=ok.get)) if ok else None
                     c, t = row.get("compiled"), row.get("triton")
                     row["compiled_over_triton"] = round(c / t, 3) if c and t else None
                     result["rows"].append(row)
@@ -169,6 +166,28 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
                     if json_path is not None:
                         _write_json(result, json_path)
     return result
+
+
+def _time_impl(name: str, fn: Callable, inputs, mode: str, device: torch.device, warmup: int, iters: int,
+               row: dict, log) -> float | None:
+    """Median ms of one implementation (None on OOM or a compile failure, recorded in ``row``)."""
+    cuda = device.type == "cuda"
+    try:
+        t0 = time.perf_counter()
+        run = _runner(fn, inputs, backward=(mode == "fwd+bwd"))
+        run()
+        if cuda:
+            torch.cuda.synchronize(device)
+        if name == "compiled":  # includes the compilation (or the cache hit)
+            row["compiled_first_call_s"] = round(row.get("compiled_first_call_s", 0) + time.perf_counter() - t0, 2)
+        return round(_time_ms(run, device, warmup, iters), 4)
+    except (RuntimeError, torch.OutOfMemoryError) as err:  # OOM, compile failure
+        row[f"{name}_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        log(f"  {name} l={row['l']} n={row['d_state']} {row['dtype']} {row['mode']}: {row[f'{name}_error']}")
+        return None
+    finally:
+        if cuda:
+            torch.cuda.empty_cache()
 
 
 def _fmt(v) -> str:
@@ -182,7 +201,8 @@ def _header(impls) -> str:
 
 def _format_row(row: dict, impls) -> str:
     vals = [str(row["l"]), str(row["d_state"]), row["dtype"], row["mode"]]
-    vals += [_fmt(row.get(i)) for i in impls] + [_fmt(row.get("compiled_over_triton"))]
+    vals += [_fmt(row.get(i)) + (f"@{row[i + '_chunk']}" if row.get(i + "_chunk") else "") for i in impls]
+    vals += [_fmt(row.get("compiled_over_triton"))]
     return " | ".join(f"{v:>9}" for v in vals)
 
 
@@ -205,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--impls", nargs="+", choices=list(IMPLS))
     ap.add_argument("--batch", type=int, help="batch size (default 8 on GPU, 2 on CPU)")
     ap.add_argument("--chunk-size", type=int, default=256, help="SSD chunk (CPU runs cap it at 64)")
+    ap.add_argument("--torch-chunk-sizes", type=int, nargs="+",
+                    help="chunk lengths tried for the torch scan (eager, compiled); the fastest is reported")
     ap.add_argument("--tf32", action="store_true",
                     help="allow TF32 float32 matmuls (mamba_ssm's Triton kernels use TF32 dots in float32)")
     args = ap.parse_args(argv)
@@ -216,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(_header(impls or (("naive", "eager") if args.quick else ("naive", "eager", "compiled"))))
     result = run_benchmarks(device, quick=args.quick, lengths=args.lengths, dstates=args.dstates,
                             dtypes=args.dtypes, modes=args.modes, impls=impls, batch=args.batch,
-                            chunk_size=args.chunk_size, json_path=args.json)
+                            chunk_size=args.chunk_size, torch_chunk_sizes=args.torch_chunk_sizes, json_path=args.json)
     _write_json(result, args.json)
     ratios = [r["compiled_over_triton"] for r in result["rows"] if r.get("compiled_over_triton")]
     if ratios:

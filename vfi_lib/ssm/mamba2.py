@@ -26,7 +26,30 @@ from torch import Tensor
 from .backends import BACKENDS, ssd
 from .ssd import compute_dtype
 
-__all__ = ["Mamba2", "RMSNormGated"]
+__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d"]
+
+
+def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, impl: str = "auto") -> Tensor:
+    """Depthwise causal conv over the sequence, channels-last: x (B, L, C), weight (C, 1, K), bias (C,).
+
+    y[:, t] = bias + sum_k weight[:, 0, k] * x[:, t - (K-1) + k] (zeros before t = 0), i.e. the first L
+    outputs of ``nn.Conv1d(C, C, K, groups=C, padding=K-1)`` on x^T. ``impl``: "conv" (cuDNN/oneDNN,
+    through a (B, C, L) transpose), "shift" (K shifted multiply-adds in the (B, L, C) layout: no
+    transposes, and one fused kernel under torch.compile), "auto" ("shift" while compiling, else "conv").
+    """
+    if impl == "auto":
+        impl = "shift" if torch.compiler.is_compiling() else "conv"
+    L, K = x.shape[1], weight.shape[-1]
+    if impl == "conv":
+        return F.conv1d(x.transpose(1, 2), weight, bias, padding=K - 1, groups=weight.shape[0])[..., :L].transpose(1, 2)
+    if impl != "shift":
+        raise ValueError(f"causal_conv1d: impl must be 'auto', 'conv' or 'shift', got {impl!r}")
+    xp = F.pad(x, (0, 0, K - 1, 0))  # (B, L + K - 1, C)
+    w = weight[:, 0].to(x.dtype)  # (C, K); autocast runs the conv in the activations' dtype too
+    y = xp[:, K - 1:] * w[:, K - 1]
+    for k in range(K - 1):
+        y = y + xp[:, k:k + L] * w[:, k]
+    return y if bias is None else y + bias.to(x.dtype)
 
 
 class RMSNormGated(nn.Module):
@@ -159,7 +182,7 @@ class Mamba2(nn.Module):
         g, n, h, p = self.ngroups, self.d_state, self.nheads, self.headdim
         zxbcdt = self.in_proj(u)  # (B, L, d_in_proj)
         z, xBC, dt = torch.split(zxbcdt, [self.d_inner, self.d_inner + 2 * g * n, h], dim=-1)
-        xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :l].transpose(1, 2))  # causal: keep first L
+        xBC = F.silu(causal_conv1d(xBC, self.conv1d.weight, self.conv1d.bias))  # (B, L, conv_dim)
         x, B, C = torch.split(xBC, [self.d_inner, g * n, g * n], dim=-1)
         A = -torch.exp(self.A_log.to(compute_dtype(self.A_log.dtype)))  # (nheads,), never half (A -> -inf)
         out = ssd(

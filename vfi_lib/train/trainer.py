@@ -245,16 +245,22 @@ class Trainer:
         return s
 
     def _wrap_ddp(self) -> None:
+        """self.model: the raw model, wrapped in DDP when distributed, then compiled with train.compile
+        (checkpoints, EMA and validation always use the eager ``raw_model``)."""
         self.model: nn.Module = self.raw_model
-        if not self.dist.distributed:
-            return
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
 
-        unused = self._unused_parameters()
-        if unused:
-            self.log(f"[train] {len(unused)} parameters get no gradient (e.g. {unused[0]}): find_unused_parameters=True")
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
+            unused = self._unused_parameters()
+            if unused:
+                self.log(f"[train] {len(unused)} parameters get no gradient (e.g. {unused[0]}): find_unused_parameters=True")
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
+        if self.tc.compile:
+            # one graph per crop size of the curriculum: static shapes, a recompile when the crop changes
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
+            self.model = torch.compile(self.model, dynamic=False)
+            self.log("[train] model compiled with torch.compile (the first step includes the compilation)")
 
     def _unused_parameters(self) -> list[str]:
         """Names of parameters without a gradient after one forward/backward on a random input."""

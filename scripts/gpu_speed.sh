@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One device call for the speed issues (4, 10); on a 2-GPU machine the two halves run in parallel:
+#   GPU 0 (SSM): torch.compile diagnosis of the SSD dispatcher, the bf16 Mamba2 triton-vs-torch GPU test
+#                (faulthandler dump if it stalls), the other GPU tests, and the SSD benchmark with a
+#                chunk-size sweep for our torch scan (python -m vfi_lib.ssm.bench).
+#   GPU 1 (models): python -m vfi_lib.bench --only models --compile (eager vs torch.compile vs CUDA graphs)
+#                and the profiler summary of the compiled training step ("after").
+#   OUT=/tmp/o bash scripts/gpu_speed.sh      # repo root; mamba_ssm sdist in .whl/ (tests/gpu/README.md)
+# Knobs: SSM_BENCH_ARGS, MODEL_ARGS, SSM_TIMEOUT, MODEL_TIMEOUT, PROFILE_TIMEOUT, SKIP_SSM=1, SKIP_MODELS=1.
+set -uo pipefail
+: "${OUT:?set OUT}"
+R=$OUT; mkdir -p "$R"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+tarball=$(ls .whl/mamba_ssm-*.tar.gz 2>/dev/null | head -n1 || true)
+if [ -n "$tarball" ]; then
+  mkdir -p /tmp/mamba_src && tar xzf "$tarball" -C /tmp/mamba_src
+  export PYTHONPATH="$(ls -d /tmp/mamba_src/mamba_ssm-*/ | head -n1):$PYTHONPATH"
+fi
+ngpu=$(python3 -c "import torch; print(torch.cuda.device_count())")
+echo "GPUs: $ngpu"; nvidia-smi -L
+SSM_BENCH_ARGS=${SSM_BENCH_ARGS:---lengths 4096 16384 --dstates 64 --torch-chunk-sizes 64 128 256 --tf32}
+ssm() {
+  export CUDA_VISIBLE_DEVICES=0
+  timeout 90 python3 scripts/gpu_compile_check.py > "$R/compile_check.log" 2>&1; echo "rc=$?" >> "$R/compile_check.log"
+  timeout 170 python3 -m pytest tests/gpu -m gpu -v -rs -p no:cacheprovider -o faulthandler_timeout=120 \
+    -k "triton_backend_matches_torch_backend and bfloat16" > "$R/pytest_bf16.log" 2>&1; echo "rc=$?" >> "$R/pytest_bf16.log"
+  if [ "${SSM_TESTS:-0}" = 1 ]; then
+    timeout 240 python3 -m pytest tests/gpu -m gpu -v -rs -p no:cacheprovider \
+      -k "not (triton_backend_matches_torch_backend and bfloat16)" > "$R/pytest_gpu.log" 2>&1; echo "rc=$?" >> "$R/pytest_gpu.log"
+  fi
+  # shellcheck disable=SC2086
+  timeout "${SSM_TIMEOUT:-290}" python3 -m vfi_lib.ssm.bench --json "$R/ssm_bench.json" $SSM_BENCH_ARGS \
+    > "$R/ssm_bench.log" 2>&1; echo "rc=$?" >> "$R/ssm_bench.log"
+}
+models() {
+  export CUDA_VISIBLE_DEVICES=$1
+  # shellcheck disable=SC2086
+  timeout "${MODEL_TIMEOUT:-420}" python3 -m vfi_lib.bench --only models --compile --json "$R/gpu_models.json" \
+    ${MODEL_ARGS:-} > "$R/bench_models.log" 2>&1; echo "rc=$?" >> "$R/bench_models.log"
+  timeout "${PROFILE_TIMEOUT:-140}" python3 -m vfi_lib.bench --only --compile --phases 1 \
+    --profile "$R/profile_after.txt" --json "$R/profile_run.json" > "$R/profile.log" 2>&1; echo "rc=$?" >> "$R/profile.log"
+}
+if [ "$ngpu" -ge 2 ]; then
+  [ "${SKIP_SSM:-0}" = 1 ] || ssm &
+  [ "${SKIP_MODELS:-0}" = 1 ] || models 1 &
+  wait
+else
+  [ "${SKIP_SSM:-0}" = 1 ] || ssm
+  [ "${SKIP_MODELS:-0}" = 1 ] || models 0
+fi
+for f in compile_check pytest_bf16 pytest_gpu ssm_bench bench_models profile; do
+  [ -f "$R/$f.log" ] && { echo "===== $f"; tail -40 "$R/$f.log"; }
+done
