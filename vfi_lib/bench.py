@@ -108,8 +108,12 @@ def _emit(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
 
 
 def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
-    """``how``: "eager" (the model), "compile" (inductor), "cudagraphs" (inductor + CUDA graphs,
-    torch.compile mode "reduce-overhead": one graph replay per call for a fixed input size)."""
+    """``how``: "eager" (the model as built: SSM backend "auto", Triton on CUDA), "compile" (inductor),
+    "cudagraphs" (inductor + CUDA graphs, torch.compile mode "reduce-overhead": one graph replay per
+    call for a fixed input size). Compiled variants run our torch SSD, so the model is one graph."""
+    from vfi_lib.ssm.backends import set_ssm_backend
+
+    set_ssm_backend(model, "auto" if how == "eager" else "torch")
     if how == "eager":
         return model
     return torch.compile(model, dynamic=False, mode="reduce-overhead" if how == "cudagraphs" else None)

@@ -47,15 +47,17 @@ def relative_position_index(num_frames: int, window: int) -> torch.Tensor:
     return (rel[0] * (2 * window - 1) + rel[1]) * (2 * window - 1) + rel[2]
 
 
-def region_and_valid_maps(h: int, w: int, window: int, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Region ids and validity of the padded, rolled canvas, both (Hp, Wp).
+def region_and_valid_maps(h: int, w: int, window: int, shift: int,
+                          device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Region ids (float) and validity (bool) of the padded, rolled canvas, both (Hp, Wp).
 
     Region ids follow Swin: after rolling by -shift, the last w rows/cols hold tokens from two source
     regions (the wrapped border and the rest); tokens of different regions must not attend. Valid is
     False on the zero padding (rolled like the features).
     """
     hp, wp = -(-h // window) * window, -(-w // window) * window
-    region = torch.zeros(hp, wp, dtype=torch.long)
+    # float ids (small integers, exact): compiled into the graph, int64 selects hit an Inductor C++ bug
+    region = torch.zeros(hp, wp, dtype=torch.float32, device=device)
     if shift:
         cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
         rid = 0
@@ -63,14 +65,15 @@ def region_and_valid_maps(h: int, w: int, window: int, shift: int) -> tuple[torc
             for ws in cuts:
                 region[hs, ws] = rid
                 rid += 1
-    valid = torch.zeros(hp, wp, dtype=torch.bool)
+    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
     valid[:h, :w] = True
     if shift:
         valid = valid.roll((-shift, -shift), dims=(0, 1))
     return region, valid
 
 
-def window_mask(h: int, w: int, window: int, shift: int, num_frames: int) -> torch.Tensor | None:
+def window_mask(h: int, w: int, window: int, shift: int, num_frames: int,
+                device: torch.device | None = None) -> torch.Tensor | None:
     """Additive mask (nW, N, N) for the windows of an (h, w) map, or None if nothing is masked.
 
     Query i may attend key j iff they are in the same region and (j is valid or i is padding);
@@ -78,11 +81,11 @@ def window_mask(h: int, w: int, window: int, shift: int, num_frames: int) -> tor
     """
     if not shift and h % window == 0 and w % window == 0:  # no region cut, no padding (decided on ints:
         return None  # no data-dependent branch, so no torch.compile graph break)
-    region, valid = region_and_valid_maps(h, w, window, shift)
+    region, valid = region_and_valid_maps(h, w, window, shift, device)
     reg = rearrange(region, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
     val = rearrange(valid, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
     allowed = (reg[:, :, None] == reg[:, None, :]) & (val[:, None, :] | ~val[:, :, None])  # (nW, N, N)
-    return torch.zeros(allowed.shape).masked_fill_(~allowed, MASK_VALUE)
+    return torch.zeros(allowed.shape, device=device).masked_fill_(~allowed, MASK_VALUE)
 
 
 class GatedWindowAttention(nn.Module):
@@ -138,10 +141,11 @@ class GatedWindowAttention(nn.Module):
         return self.relative_position_bias_table[idx.reshape(-1)].view(n, n, -1).permute(2, 0, 1)
 
     def _mask(self, t: int, h: int, w: int, device: torch.device) -> torch.Tensor | None:
+        if torch.compiler.is_compiling():  # traced into the graph on the device (no CPU kernels, no cache)
+            return window_mask(h, w, self.window_size, self.shift, t, device)
         key = (t, h, w, self.shift, device)
         if key not in self._mask_cache:
-            m = window_mask(h, w, self.window_size, self.shift, t)
-            self._mask_cache[key] = None if m is None else m.to(device)
+            self._mask_cache[key] = window_mask(h, w, self.window_size, self.shift, t, device)
         return self._mask_cache[key]
 
     def forward(self, x: torch.Tensor, gate_input: torch.Tensor | None = None) -> torch.Tensor:

@@ -110,17 +110,35 @@ def ssd_naive(
     return (y, state) if return_final_state else y
 
 
-def _segsum_stable(a: Tensor) -> Tensor:
-    """Segment sums S[..., i, j] = a_{j+1} + ... + a_i for i >= j, -inf above the diagonal.
+def _cumsum(a: Tensor) -> Tensor:
+    """Inclusive prefix sum over the last axis, (..., T) -> (..., T).
 
-    a (..., T) -> (..., T, T). Built by a masked cumsum (no differences of large cumsums), so it
-    stays exact where the total decay is large; used for the (few) chunk-level decays.
+    Eager: ``torch.cumsum``. Under torch.compile: a masked row sum (a reduction, O(T^2) work but no
+    (T, T) tensor in memory), because Inductor's split-scan codegen for ``cumsum`` fails on CUDA for
+    some shapes in torch 2.11 ("list indices must be integers or slices, not NoneType").
+    """
+    if not torch.compiler.is_compiling():
+        return torch.cumsum(a, dim=-1)
+    T = a.shape[-1]
+    tril = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()  # tril[t, s] = s <= t
+    return torch.where(tril, a[..., None, :], 0.0).sum(dim=-1)
+
+
+def _chunk_segsum(a: Tensor) -> Tensor:
+    """Segment sums S[..., i, j] = a_{j+1} + ... + a_i for i >= j, -inf above the diagonal; (..., T) -> (..., T, T).
+
+    Differences of prefix sums P, kept exact where the total decay is large: P is summed in float64
+    and split into hi + lo in the input dtype (double-float), so hi_i - hi_j is exact for close
+    prefixes (Sterbenz) and the lo terms restore the rounding of hi; far-apart pairs have S << 0,
+    where exp(S) is 0 anyway. Used for the (few) chunk-level decays.
     """
     T = a.shape[-1]
-    strict = torch.ones(T, T, dtype=torch.bool, device=a.device).tril(-1)
-    s = a[..., :, None].expand(*a.shape, T).masked_fill(~strict, 0.0)  # s[i, j] = a_i for i > j
-    s = torch.cumsum(s, dim=-2)
-    return s.masked_fill(~strict.logical_or(torch.eye(T, dtype=torch.bool, device=a.device)), float("-inf"))
+    P = _cumsum(a.to(torch.float64))
+    hi = P.to(a.dtype)
+    lo = (P - hi.to(torch.float64)).to(a.dtype)
+    S = (hi[..., :, None] - hi[..., None, :]) + (lo[..., :, None] - lo[..., None, :])
+    causal = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()
+    return S.masked_fill(~causal, float("-inf"))
 
 
 def ssd_chunked(
@@ -165,7 +183,7 @@ def ssd_chunked(
     Bc = Bs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
     Cc = Cs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
     dA = dtc * A.to(cd).view(g, r, 1)  # (b, c, g, r, T), log-decay of each step
-    cs = torch.cumsum(dA, dim=-1)  # (b, c, g, r, T), decay from the chunk start
+    cs = _cumsum(dA)  # (b, c, g, r, T), decay from the chunk start
     xdt = xc * dtc[..., None]  # (b, c, g, r, T, p), the step's input dt_s x_s
 
     # 1) intra-chunk (diagonal blocks): Y = (L o C B^T) (dt X), L[t, s] = exp(cs_t - cs_s) for s <= t
@@ -185,7 +203,7 @@ def ssd_chunked(
         init = initial_state.to(cd).view(b, 1, g, r, p, n)
     states = torch.cat([init, states], dim=1)  # (b, c+1, g, r, p, n)
     chunk_decay = F.pad(cs[..., -1].permute(0, 2, 3, 1), (1, 0))  # (b, g, r, c+1)
-    Lc = torch.exp(_segsum_stable(chunk_decay))  # (b, g, r, c+1, c+1)
+    Lc = torch.exp(_chunk_segsum(chunk_decay))  # (b, g, r, c+1, c+1)
     passed = torch.einsum("bgrzc,bcgrpn->bzgrpn", Lc, states)  # (b, c+1, g, r, p, n)
     states_in, final_state = passed[:, :-1], passed[:, -1]
 

@@ -257,6 +257,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
         if self.tc.compile:
+            if self.cfg.model.ssm_backend == "auto":  # our SSD traces into the graph; Triton kernels would break it
+                from vfi_lib.ssm.backends import set_ssm_backend
+
+                set_ssm_backend(self.raw_model, "torch")
+                self.log("[train] train.compile: SSM backend 'auto' -> 'torch' (compiled with the model as one graph)")
             # one graph per crop size of the curriculum: static shapes, a recompile when the crop changes
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
             self.model = torch.compile(self.model, dynamic=False)
