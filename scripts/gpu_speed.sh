@@ -6,6 +6,7 @@
 #   GPU 1 (models): python -m vfi_lib.bench --only models --compile (eager vs torch.compile vs CUDA graphs)
 #                and the profiler summary of the compiled training step ("after").
 #   OUT=/tmp/o bash scripts/gpu_speed.sh      # repo root; mamba_ssm sdist in .whl/ (tests/gpu/README.md)
+# MODELS_SPLIT=1: only the model bench, phase 1 on GPU 1 and phase 2 on GPU 0.
 # Knobs: SSM_BENCH_ARGS, MODEL_ARGS, SSM_TIMEOUT, MODEL_TIMEOUT, PROFILE_TIMEOUT, SKIP_SSM=1, SKIP_MODELS=1.
 set -uo pipefail
 : "${OUT:?set OUT}"
@@ -40,7 +41,16 @@ models() {
   timeout "${PROFILE_TIMEOUT:-140}" python3 -m vfi_lib.bench --only --compile --phases 1 \
     --profile "$R/profile_after.txt" --json "$R/profile_run.json" > "$R/profile.log" 2>&1; echo "rc=$?" >> "$R/profile.log"
 }
-if [ "$ngpu" -ge 2 ]; then
+if [ "${MODELS_SPLIT:-0}" = 1 ] && [ "$ngpu" -ge 2 ]; then  # phase 1 on GPU 1, phase 2 on GPU 0 (no SSM half)
+  for g in 0 1; do
+    ( export CUDA_VISIBLE_DEVICES=$g; p=$((2 - g))
+      # shellcheck disable=SC2086
+      timeout "${MODEL_TIMEOUT:-400}" python3 -m vfi_lib.bench --only models --compile --phases "$p" \
+        --json "$R/gpu_models_p$p.json" ${MODEL_ARGS:-} > "$R/bench_models_p$p.log" 2>&1
+      echo "rc=$?" >> "$R/bench_models_p$p.log" ) &
+  done
+  wait
+elif [ "$ngpu" -ge 2 ]; then
   [ "${SKIP_SSM:-0}" = 1 ] || ssm &
   [ "${SKIP_MODELS:-0}" = 1 ] || models 1 &
   wait
@@ -48,6 +58,6 @@ else
   [ "${SKIP_SSM:-0}" = 1 ] || ssm
   [ "${SKIP_MODELS:-0}" = 1 ] || models 0
 fi
-for f in compile_check pytest_bf16 pytest_gpu ssm_bench bench_models profile; do
+for f in compile_check pytest_bf16 pytest_gpu ssm_bench bench_models bench_models_p1 bench_models_p2 profile; do
   [ -f "$R/$f.log" ] && { echo "===== $f"; tail -40 "$R/$f.log"; }
 done

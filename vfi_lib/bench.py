@@ -114,17 +114,19 @@ def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
     from vfi_lib.ssm.backends import set_ssm_backend
 
     set_ssm_backend(model, "auto" if how == "eager" else "torch")
-    if how == "eager":
+    if how in ("eager", "eager_torch"):  # eager_torch: eager with our torch SSD (the compiled variants' scan)
         return model
     return torch.compile(model, dynamic=False, mode="reduce-overhead" if how == "cudagraphs" else None)
 
 
 def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
-                 phases: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+                 phases: tuple[int, ...] = (1, 2), dtypes: tuple[str, ...] = ("fp32", "bf16")) -> list[dict[str, Any]]:
     """Training step (256x256) and inference (1080p, 4K) of the full models, fp32 and bf16.
 
     ``compile_model``: also time the training step under torch.compile (bf16) and 1080p bf16
-    inference compiled and compiled with CUDA graphs; "compile_s" is the first call (compilation).
+    inference compiled and compiled with CUDA graphs, plus the eager step with our torch SSD
+    ("eager_torch", the compiled variants' scan); "compile_s" is the first call (compilation).
+    ``dtypes``: the precisions of the eager rows (CPU: fp32 only).
     """
     from vfi_lib.model import build_model
 
@@ -140,9 +142,11 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
         bsz = 8 if not quick else 2
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
         img0, img1, gt = (torch.rand(bsz, 3, train_hw, train_hw, device=device) for _ in range(3))
-        variants = [("fp32", "eager"), ("bf16", "eager")] if cuda else [("fp32", "eager")]
+        dts = [d for d in dtypes if cuda or d == "fp32"] or ["fp32"]
+        variants = [(d, "eager") for d in dts]
         if compile_model:
-            variants.append(("bf16" if cuda else "fp32", "compile"))
+            d = "bf16" if cuda else "fp32"
+            variants += [(d, "eager_torch"), (d, "compile")]
         for dtype, how in variants:
             net = _compiled(model, how)
 
@@ -163,12 +167,12 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             _emit(rows, {"bench": "train_step", "variant": f"phase{phase}" + ("" if how == "eager" else f"+{how}"),
                          "dtype": dtype, "params": params, "shape": f"b{bsz} {train_hw}x{train_hw}", **t,
                          "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gb": _peak_mem_gb(device),
-                         **({"compile_s": round(first_s, 1)} if how != "eager" else {})})
+                         **({"compile_s": round(first_s, 1)} if how not in ("eager", "eager_torch") else {})})
             net = None
         # --- inference latency ---
         model.eval()
         first_res = next(iter(infer_sizes))
-        variants = [(d, "eager", r) for d in (("fp32", "bf16") if cuda else ("fp32",)) for r in infer_sizes]
+        variants = [(d, "eager", r) for d in dts for r in infer_sizes]
         if compile_model:
             d = "bf16" if cuda else "fp32"
             variants += [(d, how, first_res) for how in (("compile", "cudagraphs") if cuda else ("compile",))]
@@ -279,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true",
                     help="also time the models under torch.compile (training step; 1080p inference, + CUDA graphs)")
     ap.add_argument("--phases", type=int, nargs="+", choices=[1, 2], default=[1, 2], help="model phases to time")
+    ap.add_argument("--dtypes", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
+                    help="precisions of the eager model rows (CPU: fp32)")
     ap.add_argument("--json", type=Path, default=None, help="output JSON (default outputs/benchmarks/{gpu,cpu}.json)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -289,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     rows: list[dict[str, Any]] = []
     benches = {"ssd": bench_ssd, "lgs": bench_lgs,
-               "models": lambda d, q: bench_models(d, q, compile_model=args.compile, phases=tuple(args.phases))}
+               "models": lambda d, q: bench_models(d, q, compile_model=args.compile, phases=tuple(args.phases),
+                                                 dtypes=tuple(args.dtypes))}
     for name in args.only:
         print(f"== {name}", flush=True)
         new = benches[name](device, quick)
