@@ -111,12 +111,13 @@ def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
     """``how``: "eager" (the model as built: SSM backend "auto", Triton on CUDA), "compile" (inductor),
     "cudagraphs" (inductor + CUDA graphs, torch.compile mode "reduce-overhead": one graph replay per
     call for a fixed input size). Compiled variants run our torch SSD, so the model is one graph."""
+    from vfi_lib.infer.compiled import compile_model
     from vfi_lib.ssm.backends import set_ssm_backend
 
     set_ssm_backend(model, "auto" if how == "eager" else "torch")
     if how in ("eager", "eager_torch"):  # eager_torch: eager with our torch SSD (the compiled variants' scan)
         return model
-    return torch.compile(model, dynamic=False, mode="reduce-overhead" if how == "cudagraphs" else None)
+    return compile_model(model, "default" if how == "compile" else how)
 
 
 def bench_models(device: torch.device, quick: bool, compile_model: bool = False,

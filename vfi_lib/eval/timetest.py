@@ -2,7 +2,8 @@
 made statistically sound: per-run timings, median and p90 instead of one mean).
 
 ``python -m vfi_lib.eval.timetest --resolution 1080p|4k|WxH --phase N [--tiny] [--dtype bf16|fp16|fp32]
-[--runs N] [--warmup N] [--ckpt NAME|PATH] [--baseline average|dis] [--scale S] [--device cuda] [--json PATH]``
+[--runs N] [--warmup N] [--ckpt NAME|PATH] [--baseline average|dis] [--scale S] [--compile default|cudagraphs]
+[--device cuda] [--json PATH]``
 
 Inputs are ``torch.rand`` (seeded; not zeros, which some kernels shortcut). Each run is one
 ``predict`` call (padding to the model multiple included, batch 1, t = 0.5); on CUDA every run is
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+
+from vfi_lib.infer.compiled import COMPILE_MODES
 
 RESOLUTIONS = {"1080p": (1920, 1080), "2k": (2048, 1080), "4k": (4096, 2160), "720p": (1280, 720)}
 CPU_DEFAULT = "256x256"
@@ -52,14 +55,20 @@ def time_model(
     scale: float = 1.0,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    compile: str = "off",
 ) -> dict:
-    """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs."""
+    """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
+
+    ``compile``: "off" | "default" | "cudagraphs" (:func:`vfi_lib.infer.compile_model`); the first call,
+    which compiles, is reported as ``first_call_s`` and is not one of the timed runs.
+    """
+    from vfi_lib.infer.compiled import compile_model
     from vfi_lib.infer.interpolate import predict
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
     device = torch.device(device)
-    model = model.to(device).eval()
+    model = compile_model(model.to(device).eval(), compile)
     gen = torch.Generator().manual_seed(seed)
     img0 = torch.rand(1, 3, height, width, generator=gen).to(device)
     img1 = torch.rand(1, 3, height, width, generator=gen).to(device)
@@ -76,6 +85,7 @@ def time_model(
         return time.perf_counter() - t0
 
     with torch.no_grad():
+        first_call_s = once()  # includes the compilation with --compile
         for _ in range(warmup):
             once()
         if cuda:
@@ -89,6 +99,8 @@ def time_model(
         "warmup": warmup,
         "dtype": dtype or "fp32",
         "scale": scale,
+        "compile": compile,
+        "first_call_s": first_call_s,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
         "median_ms": median,
@@ -119,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--runs", type=int, help="timed runs (default 100 on CUDA, 5 on CPU)")
     ap.add_argument("--warmup", type=int, help="warm-up runs (default 10 on CUDA, 1 on CPU)")
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
+    ap.add_argument("--compile", choices=COMPILE_MODES, default="off",
+                    help="torch.compile the model (cudagraphs: + CUDA graphs); the first call compiles")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--ckpt_dir", help="checkpoint root for names")
     ap.add_argument("--json", help="output JSON (default outputs/benchmarks/timetest_<phase>_<res>.json)")
@@ -153,7 +167,8 @@ def run_cli(argv: list[str] | None = None) -> dict:
         phase = f"phase{args.phase}{'_tiny' if args.tiny else ''}"
         label = phase
     result = {"model": label, "params": sum(p.numel() for p in model.parameters()), "resolution": res,
-              **time_model(model, width, height, runs, warmup, args.dtype, args.scale, args.device)}
+              **time_model(model, width, height, runs, warmup, args.dtype, args.scale, args.device,
+                          compile=args.compile)}
     path = Path(args.json) if args.json else Path("outputs/benchmarks") / f"timetest_{phase}_{res.lower()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
