@@ -9,11 +9,8 @@ set -uo pipefail
 R=/tmp/vfi_results; mkdir -p "$R"
 trap 'tar czf "$OUT/results.tgz" -C "$R" .' EXIT
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-tarball=$(ls .whl/mamba_ssm-*.tar.gz 2>/dev/null | head -n1 || true)
-if [ -n "$tarball" ]; then
-  mkdir -p /tmp/mamba_src && tar xzf "$tarball" -C /tmp/mamba_src
-  export PYTHONPATH="$(ls -d /tmp/mamba_src/mamba_ssm-*/ | head -n1):$PYTHONPATH"
-fi
+# shellcheck source=scripts/mamba_path.sh
+source scripts/mamba_path.sh
 ngpu=$(python3 -c "import torch; print(torch.cuda.device_count())")
 echo "GPUs: $ngpu"; nvidia-smi -L
 ssm() { CUDA_VISIBLE_DEVICES=0 OUT="$R/ssm" BENCH_ARGS="${SSM_BENCH_ARGS:---dstates 64}" BENCH_TIMEOUT=360 \

@@ -12,11 +12,8 @@ set -uo pipefail
 : "${OUT:?set OUT}"
 R=$OUT; mkdir -p "$R"
 export PYTHONUNBUFFERED=1 TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-12} PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-tarball=$(ls .whl/mamba_ssm-*.tar.gz 2>/dev/null | head -n1 || true)
-if [ -n "$tarball" ]; then
-  mkdir -p /tmp/mamba_src && tar xzf "$tarball" -C /tmp/mamba_src
-  export PYTHONPATH="$(ls -d /tmp/mamba_src/mamba_ssm-*/ | head -n1):$PYTHONPATH"
-fi
+# shellcheck source=scripts/mamba_path.sh
+source scripts/mamba_path.sh
 ngpu=$(python3 -c "import torch; print(torch.cuda.device_count())")
 echo "GPUs: $ngpu"; nvidia-smi -L
 SSM_BENCH_ARGS=${SSM_BENCH_ARGS:---lengths 4096 16384 --dstates 64 --torch-chunk-sizes 64 128 256 --tf32}

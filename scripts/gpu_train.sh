@@ -13,11 +13,8 @@ MIN_A=${MIN_A:-1.25}; MIN_B=${MIN_B:-1.5}; DDP_STEPS=${DDP_STEPS:-300}
 R=/tmp/vfi_train; rm -rf "$R"; mkdir -p "$R"
 trap 'tar czf "$OUT/train_results.tgz" -C "$R" --exclude="*.pt" --exclude="events.out.*" .' EXIT
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" NCCL_NVLS_ENABLE=0
-tarball=$(ls .whl/mamba_ssm-*.tar.gz 2>/dev/null | head -n1 || true)
-if [ -n "$tarball" ]; then
-  mkdir -p /tmp/mamba_src && tar xzf "$tarball" -C /tmp/mamba_src
-  export PYTHONPATH="$(ls -d /tmp/mamba_src/mamba_ssm-*/ | head -n1):$PYTHONPATH"
-fi
+# shellcheck source=scripts/mamba_path.sh
+source scripts/mamba_path.sh
 COMMON="--ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_size 8 --crop_size 256 --lr 5e-4 --warmup_steps 100 --seed 0 ${EXTRA:-}"
 phase() {  # $1 = phase, $2 = GPU
   local p=$1

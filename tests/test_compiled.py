@@ -67,9 +67,9 @@ def test_timetest_compile_flag(cheap_compile, tmp_path):
     calls = cheap_compile("eager")
     out = tmp_path / "tt.json"
     assert timetest_main(["--phase", "1", "--tiny", "--resolution", "48x32", "--runs", "2", "--warmup", "0",
-                          "--device", "cpu", "--compile", "default", "--json", str(out)]) == 0
+                          "--device", "cpu", "--compile", "default", "--tile", "32", "--json", str(out)]) == 0
     js = json.loads(out.read_text())
-    assert js["compile"] == "default" and js["first_call_s"] > 0 and len(calls) == 1
+    assert js["compile"] == "default" and js["first_call_s"] > 0 and len(calls) == 1 and js["tile"] == 32
 
 
 def test_train_compile_matches_eager(cheap_compile, tmp_path):

@@ -3,7 +3,7 @@ made statistically sound: per-run timings, median and p90 instead of one mean).
 
 ``python -m vfi_lib.eval.timetest --resolution 1080p|4k|WxH --phase N [--tiny] [--dtype bf16|fp16|fp32]
 [--runs N] [--warmup N] [--ckpt NAME|PATH] [--baseline average|dis] [--scale S] [--compile default|cudagraphs]
-[--device cuda] [--json PATH]``
+[--tile N] [--device cuda] [--json PATH]``
 
 Inputs are ``torch.rand`` (seeded; not zeros, which some kernels shortcut). Each run is one
 ``predict`` call (padding to the model multiple included, batch 1, t = 0.5); on CUDA every run is
@@ -56,11 +56,14 @@ def time_model(
     device: str | torch.device = "cpu",
     seed: int = 0,
     compile: str = "off",
+    tile: int | None = None,
 ) -> dict:
     """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
 
     ``compile``: "off" | "default" | "cudagraphs" (:func:`vfi_lib.infer.compile_model`); the first call,
-    which compiles, is reported as ``first_call_s`` and is not one of the timed runs.
+    which compiles, is reported as ``first_call_s`` and is not one of the timed runs. ``tile``: tiled
+    inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g. 512 to bound memory at
+    1080p/4K on CPU.
     """
     from vfi_lib.infer.compiled import compile_model
     from vfi_lib.infer.interpolate import predict
@@ -79,7 +82,8 @@ def time_model(
         if cuda:
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        predict(model, img0, img1, 0.5, scale=scale, dtype=dt)
+        predict(model, img0, img1, 0.5, scale=scale, dtype=dt, tile=tile,
+                overlap=min(64, tile // 4) if tile else 64)
         if cuda:
             torch.cuda.synchronize(device)
         return time.perf_counter() - t0
@@ -100,6 +104,7 @@ def time_model(
         "dtype": dtype or "fp32",
         "scale": scale,
         "compile": compile,
+        "tile": tile,
         "first_call_s": first_call_s,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(),
@@ -133,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
     ap.add_argument("--compile", choices=COMPILE_MODES, default="off",
                     help="torch.compile the model (cudagraphs: + CUDA graphs); the first call compiles")
+    ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--ckpt_dir", help="checkpoint root for names")
     ap.add_argument("--json", help="output JSON (default outputs/benchmarks/timetest_<phase>_<res>.json)")
@@ -168,7 +174,7 @@ def run_cli(argv: list[str] | None = None) -> dict:
         label = phase
     result = {"model": label, "params": sum(p.numel() for p in model.parameters()), "resolution": res,
               **time_model(model, width, height, runs, warmup, args.dtype, args.scale, args.device,
-                          compile=args.compile)}
+                          compile=args.compile, tile=args.tile)}
     path = Path(args.json) if args.json else Path("outputs/benchmarks") / f"timetest_{phase}_{res.lower()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
