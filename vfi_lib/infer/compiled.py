@@ -3,7 +3,8 @@
 ``compile_model(model, mode)`` switches every SSD user to our torch scan (mamba_ssm's Triton kernels
 are opaque to the compiler: each call would be a graph break) and compiles with static shapes. Measured
 on one H100 (bf16, outputs/reference/README.md): Phase 1 at 1080p 63.0 -> 29.3 ms per frame pair,
-Phase-1 training step (b8, 256x256) 68.8 -> 35.5 ms, after a compilation of 40-180 s. Every new input
+Phase-1 training step (b8, 256x256) 68.8 -> 35.5 ms, after a compilation of 40-180 s; on CPU
+(2 threads, fp32) Phase 1 at 256x256 957 -> 345 ms after 59 s. Every new input
 size compiles again, so compile for long runs at one resolution (a video, a benchmark), not for a few
 frames. ``mode="cudagraphs"`` also records CUDA graphs (torch.compile mode "reduce-overhead"): one graph
 replay per call; at 1080p it gained only 2% over "default" because the GPU is already busy.
