@@ -93,3 +93,22 @@ def test_train_compile_matches_eager(cheap_compile, tmp_path):
     assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-5) and len(runs[True][0]) == 2
     for k, v in runs[False][1].items():
         torch.testing.assert_close(runs[True][1][k], v, rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_stack_bench_cpu_quick(tmp_path, capsys):
+    """``python -m vfi_lib.bench`` on CPU (quick sizes): LGS rows per ablation, the Phase-1 training step
+    and inference rows with the latency ratio between the two sizes, and a profiler summary."""
+    from vfi_lib.bench import main as bench_main
+    from vfi_lib.config import ABLATIONS
+
+    out, prof = tmp_path / "cpu.json", tmp_path / "prof.txt"
+    assert bench_main(["--device", "cpu", "--only", "lgs", "models", "--phases", "1", "--json", str(out),
+                       "--profile", str(prof)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted(r["variant"] for r in rows if r["bench"] == "lgs_stage_fwd_bwd") == sorted(ABLATIONS)
+    train = [r for r in rows if r["bench"] == "train_step"]
+    assert [r["variant"] for r in train] == ["phase1"] and train[0]["samples_per_s"] > 0
+    inf = {r["shape"]: r["median_ms"] for r in rows if r["bench"] == "inference"}
+    (scaling,) = [r for r in rows if r["bench"] == "inference_scaling"]
+    assert scaling["ratio"] == pytest.approx(inf["540p"] / inf["270p"])
+    assert "phase1 train step" in prof.read_text() and "train_step" in capsys.readouterr().out
