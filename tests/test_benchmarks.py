@@ -317,3 +317,4 @@ def test_timetest_cli_writes_json(tmp_path):
     assert (js["width"], js["height"], js["runs"], js["model"]) == (40, 24, 3, "baseline_average")
     assert 0 < js["median_ms"] <= js["p90_ms"] and js["fps"] == pytest.approx(1000 / js["median_ms"])
     assert js["peak_rss_mib"] > 0 and "peak_mem_mib" not in js
+    assert js["compile"] == "off" and js["first_call_s"] is None and js["tile"] is None

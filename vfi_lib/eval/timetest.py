@@ -61,9 +61,9 @@ def time_model(
     """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
 
     ``compile``: "off" | "default" | "cudagraphs" (:func:`vfi_lib.infer.compile_model`); the first call,
-    which compiles, is reported as ``first_call_s`` and is not one of the timed runs. ``tile``: tiled
-    inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g. 512 to bound memory at
-    1080p/4K on CPU.
+    which compiles, is reported as ``first_call_s`` (None without compile) and is not one of the timed
+    runs. ``tile``: tiled inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g. 512
+    to bound memory at 1080p/4K on CPU.
     """
     from vfi_lib.infer.compiled import compile_model
     from vfi_lib.infer.interpolate import predict
@@ -89,7 +89,7 @@ def time_model(
         return time.perf_counter() - t0
 
     with torch.no_grad():
-        first_call_s = once()  # includes the compilation with --compile
+        first_call_s = once() if compile != "off" else None  # the compilation, kept out of warm-up and runs
         for _ in range(warmup):
             once()
         if cuda:

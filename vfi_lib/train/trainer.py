@@ -257,15 +257,14 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
         if self.tc.compile:
-            if self.cfg.model.ssm_backend == "auto":  # our SSD traces into the graph; Triton kernels would break it
-                from vfi_lib.ssm.backends import set_ssm_backend
+            from vfi_lib.infer.compiled import compile_model
 
-                set_ssm_backend(self.raw_model, "torch")
-                self.log("[train] train.compile: SSM backend 'auto' -> 'torch' (compiled with the model as one graph)")
-            # one graph per crop size of the curriculum: static shapes, a recompile when the crop changes
+            # "auto" -> our torch SSD: it traces into the graph, mamba_ssm's Triton kernels would break it;
+            # an explicit backend is kept. One graph per crop size of the curriculum (static shapes).
+            backend = "torch" if self.cfg.model.ssm_backend == "auto" else self.cfg.model.ssm_backend
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
-            self.model = torch.compile(self.model, dynamic=False)
-            self.log("[train] model compiled with torch.compile (the first step includes the compilation)")
+            self.model = compile_model(self.model, "default", ssm_backend=backend)
+            self.log(f"[train] model compiled with torch.compile, SSM backend {backend!r} (the first step compiles)")
 
     def _unused_parameters(self) -> list[str]:
         """Names of parameters without a gradient after one forward/backward on a random input."""
