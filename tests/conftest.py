@@ -27,3 +27,21 @@ def _autograd_state_not_leaked():
     leaked = not torch.is_grad_enabled()
     torch.set_grad_enabled(True)
     assert not leaked, "autograd was left disabled globally (use `with torch.no_grad()` instead)"
+
+
+@pytest.fixture
+def cheap_compile(monkeypatch):
+    """torch.compile with the given cheap backend; records the keyword arguments of every call."""
+    import torch
+
+    real_compile = torch.compile
+    calls = []
+
+    def install(backend: str):
+        def fake(model, **kw):
+            calls.append(kw)
+            torch._dynamo.reset()
+            return real_compile(model, backend=backend, dynamic=kw.get("dynamic"))
+        monkeypatch.setattr(torch, "compile", fake)
+        return calls
+    return install

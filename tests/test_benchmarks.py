@@ -17,10 +17,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vfi_lib.eval import protocols
 from vfi_lib.eval.__main__ import main
-from vfi_lib.eval.baselines import FrameAverage, build_baseline
+from vfi_lib.model.baselines import FrameAverage, build_baseline
 from vfi_lib.eval.benchmarks import run_benchmark
 from vfi_lib.eval.metrics import ssim_matlab
-from vfi_lib.eval.registry import available, display_name, resolve_checkpoint
+from vfi_lib.checkpoint import available_checkpoints as available, display_name, resolve_checkpoint
 
 H, W = 20, 28  # fixture frame size (not a multiple of 32: exercises the protocol padding)
 
@@ -32,6 +32,12 @@ def _frame(rng, h=H, w=W):
 def _write(path, img):
     path.parent.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(path), img)
+
+
+def _result(out, stem, ext):
+    """The one result file ``<stem>__<run id>.<ext>`` under ``out``."""
+    (path,) = out.glob(f"{stem}__*.{ext}")
+    return path
 
 
 def _read(path):
@@ -91,13 +97,14 @@ def test_vimeo90k_float_protocol_and_round_option(vimeo, tmp_path):
     assert res["psnr"] == pytest.approx(np.mean(exp_psnr), abs=1e-4)
     assert res["ssim"] == pytest.approx(np.mean(exp_ssim), abs=1e-5)
     # files: per-sample CSV, JSON with the protocol, markdown row
-    rows = list(csv.DictReader(open(out / "vimeo90k_baseline_average.csv")))
+    assert res["files"]["csv"] == str(_result(out, "vimeo90k_baseline_average", "csv"))
+    rows = list(csv.DictReader(open(res["files"]["csv"])))
     assert [r["name"] for r in rows] == names
-    js = json.loads((out / "vimeo90k_baseline_average.json").read_text())
-    for key in ("protocol", "rounding", "tta", "scale", "padding", "limit"):
+    js = json.loads(_result(out, "vimeo90k_baseline_average", "json").read_text())
+    for key in ("protocol", "rounding", "tta", "scale", "padding", "limit", "path", "run_id", "settings"):
         assert key in js
-    assert js["psnr"] == pytest.approx(res["psnr"])
-    md = (out / "vimeo90k_baseline_average.md").read_text().splitlines()
+    assert js["psnr"] == pytest.approx(res["psnr"]) and js["path"] == str(root.resolve())
+    md = _result(out, "vimeo90k_baseline_average", "md").read_text().splitlines()
     assert md[0].startswith("| model | benchmark | PSNR | SSIM") and md[2].startswith("| baseline_average | vimeo90k |")
     # --round (RIFE's protocol)
     r2 = run_benchmark(FrameAverage(), "vimeo90k", root, round=True, limit=1, write=False, progress=False)
@@ -115,14 +122,14 @@ def test_ucf101_rounded_sorted_and_cli(tmp_path):
             _write(root / d / f, _frame(rng))
     out = tmp_path / "bench"
     assert main(["ucf101", "--baseline", "average", "--path", str(root), "--out_dir", str(out), "--no_progress"]) == 0
-    js = json.loads((out / "ucf101_baseline_average.json").read_text())
+    js = json.loads(_result(out, "ucf101_baseline_average", "json").read_text())
     exp = []
     for d in sorted(folders):
         i0, gt, i1 = (_read(root / d / f) for f in ("frame_00.png", "frame_01_gt.png", "frame_02.png"))
         exp.append(_psnr(_blend_round(i0, i1), gt))  # rounded, as UCF101.py
     assert js["rounding"] == "uint8" and js["n"] == 3
     assert js["psnr"] == pytest.approx(np.mean(exp), abs=1e-6)
-    rows = list(csv.DictReader(open(out / "ucf101_baseline_average.csv")))
+    rows = list(csv.DictReader(open(_result(out, "ucf101_baseline_average", "csv"))))
     assert [r["name"] for r in rows] == sorted(folders)
     # bad dataset path: one-line error, exit code 2
     assert main(["ucf101", "--baseline", "average", "--path", str(tmp_path / "missing"), "--no_progress"]) == 2
@@ -279,7 +286,7 @@ def test_cli_with_a_real_checkpoint_name(tmp_path):
     """End to end: tiny phase-1 model saved as ckpt/<exp>/best.pt, evaluated by name."""
     from vfi_lib.config import preset
     from vfi_lib.model import build_model
-    from vfi_lib.train.checkpoint import save_checkpoint
+    from vfi_lib.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = preset("phase1", tiny=True)
@@ -294,7 +301,7 @@ def test_cli_with_a_real_checkpoint_name(tmp_path):
     args = ["ucf101", "--ckpt", "tiny_p1_best", "--ckpt_dir", str(tmp_path / "ckpt"), "--path", str(root),
             "--out_dir", str(out), "--no_progress"]
     assert main(args) == 0
-    js = json.loads((out / "ucf101_tiny_p1_best.json").read_text())
+    js = json.loads(_result(out, "ucf101_tiny_p1_best", "json").read_text())
     with torch.no_grad():
         i0, gt, i1 = (torch.from_numpy(cv2.imread(str(root / "a" / f))[..., ::-1].copy()).permute(2, 0, 1)[None].float() / 255
                       for f in ("frame_00.png", "frame_01_gt.png", "frame_02.png"))
@@ -302,19 +309,3 @@ def test_cli_with_a_real_checkpoint_name(tmp_path):
     exp = -10 * math.log10(((torch.round(pred * 255) / 255 - gt) ** 2).double().mean().item())
     assert js["model"] == "tiny_p1_best" and js["psnr"] == pytest.approx(exp, abs=1e-4)
     assert main(args[:2] + ["nope_best"] + args[3:]) == 2  # unknown name: error lists available names
-
-
-def test_timetest_cli_writes_json(tmp_path):
-    from vfi_lib.eval.timetest import main as timetest_main, parse_resolution
-
-    assert parse_resolution("4k") == (4096, 2160) and parse_resolution("640x360") == (640, 360)
-    with pytest.raises(ValueError, match="WxH"):
-        parse_resolution("big")
-    out = tmp_path / "tt.json"
-    assert timetest_main(["--baseline", "average", "--resolution", "40x24", "--runs", "3", "--device", "cpu",
-                          "--json", str(out)]) == 0
-    js = json.loads(out.read_text())
-    assert (js["width"], js["height"], js["runs"], js["model"]) == (40, 24, 3, "baseline_average")
-    assert 0 < js["median_ms"] <= js["p90_ms"] and js["fps"] == pytest.approx(1000 / js["median_ms"])
-    assert js["peak_rss_mib"] > 0 and "peak_mem_mib" not in js
-    assert js["compile"] == "off" and js["first_call_s"] is None and js["tile"] is None

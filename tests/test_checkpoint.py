@@ -10,17 +10,15 @@ import torch
 
 from vfi_lib.config import preset
 from vfi_lib.model import build_model
-from vfi_lib.train.checkpoint import (
+from vfi_lib.checkpoint import (
     CheckpointError,
     IncompatibleCheckpointError,
-    capture_rng,
-    find_resume_checkpoint,
     load_checkpoint,
     load_model,
     resolve_checkpoint,
-    restore_rng,
     save_checkpoint,
 )
+from vfi_lib.train.checkpoint import capture_rng, find_resume_checkpoint, restore_rng
 
 
 def _state(cfg, step, model=None):

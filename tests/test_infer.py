@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vfi_lib.eval.baselines import FrameAverage
+from vfi_lib.model.baselines import FrameAverage
 from vfi_lib.infer import interpolate, interpolate_multi, predict
 from vfi_lib.infer.tiling import crop_pads, pad_to_multiple, tiled_apply
 

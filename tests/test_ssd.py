@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import textwrap
@@ -243,21 +242,6 @@ def test_import_helper_keeps_real_selective_scan_cuda(fake_mamba_ssm, monkeypatc
     monkeypatch.setitem(sys.modules, "selective_scan_cuda", real)
     backends.import_mamba_ssm()
     assert sys.modules["selective_scan_cuda"] is real
-
-
-def test_bench_cpu_subset_writes_json(tmp_path):
-    """The benchmark runs on CPU (a tiny grid here) and writes one JSON row per (shape, mode)."""
-    from vfi_lib.ssm.bench import main
-
-    out = tmp_path / "ssm.json"
-    assert main(["--device", "cpu", "--lengths", "40", "--batch", "1", "--impls", "naive", "eager",
-                 "--chunk-size", "16", "--torch-chunk-sizes", "8", "16", "--json", str(out)]) == 0
-    data = json.loads(out.read_text())
-    assert data["meta"]["chunk_size"] == 16 and data["meta"]["batch"] == 1
-    assert [(r["l"], r["mode"]) for r in data["rows"]] == [(40, "fwd"), (40, "fwd+bwd")]
-    for row in data["rows"]:
-        assert row["naive"] > 0 and row["eager"] > 0 and row["compiled_over_triton"] is None
-        assert set(row["eager_by_chunk"]) == {"8", "16"} and row["eager"] == min(row["eager_by_chunk"].values())
 
 
 def test_triton_call_maps_arguments_to_mamba_ssm(fake_mamba_ssm):

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vfi_lib.eval.baselines import FrameAverage
+from vfi_lib.model.baselines import FrameAverage
 from vfi_lib.infer.video import _even, cut_score, main, upsample_frames
 
 W, H, N = 64, 48, 8

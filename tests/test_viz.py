@@ -15,6 +15,7 @@ import torch  # noqa: E402
 
 from vfi_lib.viz import flow as vflow  # noqa: E402
 from vfi_lib.viz import frames as vframes  # noqa: E402
+from vfi_lib.viz import maps as vmaps  # noqa: E402
 from vfi_lib.viz import style  # noqa: E402
 
 
@@ -85,14 +86,18 @@ def test_figsize_from_text_width():
 
 def test_save_figure_writes_pdf_and_png(tmp_path, monkeypatch):
     monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path))
+    monkeypatch.setenv("VFI_RUN_ID", "run-a")
+    monkeypatch.delenv("VFI_SMOKE", raising=False)
     with style.thesis_style():
         fig, ax = plt.subplots(figsize=style.figsize(0.4))
         ax.plot([0, 1], [0, 1], label="x")
         ax.set_title("embedded font")
         paths = style.save_figure(fig, "99_test", subdir="sub")
     plt.close(fig)
-    assert [p.name for p in paths] == ["99_test.pdf", "99_test.png"]
-    assert all(p.parent == tmp_path / "figures" / "sub" for p in paths)
+    assert [p.name for p in paths] == ["99_test.pdf", "99_test.png"] * 2
+    assert all(p.parent == tmp_path / "figures" / "run-a" / "sub" for p in paths[:2])  # this run's copy
+    assert all(p.parent == tmp_path / "figures" / "sub" for p in paths[2:])  # the latest, at a stable path
+    assert paths[0].read_bytes() == paths[2].read_bytes()
     pdf = paths[0].read_bytes()
     assert pdf.startswith(b"%PDF") and b"/FontFile2" in pdf  # TrueType font embedded (fonttype 42)
     png = paths[1].read_bytes()
@@ -105,6 +110,23 @@ def test_save_figure_writes_pdf_and_png(tmp_path, monkeypatch):
         style.save_figure(fig, "a/b.png")
 
 
+def test_figures_of_later_and_smoke_runs_never_overwrite(tmp_path, monkeypatch):
+    """A second run keeps the first run's copy; a smoke run writes under outputs/smoke/ only."""
+    monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path))
+    for run_id, smoke, y in (("full-1", "0", 1), ("full-2", "0", 2), ("smoke-1", "1", 3)):
+        monkeypatch.setenv("VFI_RUN_ID", run_id)
+        monkeypatch.setenv("VFI_SMOKE", smoke)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, y])
+        style.save_figure(fig, "fig", formats=("png",))
+        plt.close(fig)
+    runs = sorted(p.parent.name for p in tmp_path.glob("figures/*/fig.png"))
+    assert runs == ["full-1", "full-2"] and (tmp_path / "figures" / "fig.png").is_file()
+    assert (tmp_path / "figures" / "fig.png").read_bytes() == (tmp_path / "figures" / "full-2" / "fig.png").read_bytes()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "smoke").rglob("*.png")) == [
+        "smoke/figures/fig.png", "smoke/figures/smoke-1/fig.png"]
+
+
 def test_save_table_csv_and_markdown(tmp_path, monkeypatch):
     monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path))
     from vfi_lib.viz.tables import save_table
@@ -112,8 +134,11 @@ def test_save_table_csv_and_markdown(tmp_path, monkeypatch):
     paths = save_table([{"mode": "hybrid", "params": 1.5}, {"mode": "mamba", "params": 2.25}], "05_t")
     assert paths[0].read_text().splitlines() == ["mode,params", "hybrid,1.5", "mamba,2.25"]
     assert "| hybrid | 1.5 |" in paths[1].read_text()
-    with pytest.raises(ValueError, match="columns"):
-        save_table([{"a": 1}, {"b": 2}], "bad")
+    assert [p.name for p in paths] == ["05_t.csv", "05_t.md"] * 2 and paths[2].read_text() == paths[0].read_text()
+    mixed = save_table([{"a": 1}, {"b": 2}], "mixed")  # the union of the columns; missing cells empty / --
+    assert mixed[0].read_text().splitlines() == ["a,b", "1,", ",2"] and "| -- | 2 |" in mixed[1].read_text()
+    with pytest.raises(ValueError, match="no rows"):
+        save_table([], "empty")
 
 
 # ------------------------------------------------------------------------------------------ frames
@@ -189,20 +214,6 @@ def test_scan_order_and_picture():
     plt.close(fig)
 
 
-def test_dis_flow_recovers_a_translation():
-    rng = np.random.default_rng(0)
-    import cv2
-
-    base = cv2.GaussianBlur(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8), (0, 0), 2.0)
-    shifted = np.roll(base, shift=(2, 3), axis=(0, 1))  # content moves by dx=+3, dy=+2
-    f = vflow.dis_flow(base, shifted)
-    assert f.shape == (80, 96, 2) and f.dtype == np.float32
-    inner = f[16:-16, 16:-16].reshape(-1, 2)
-    np.testing.assert_allclose(np.median(inner, axis=0), [3.0, 2.0], atol=0.25)
-    with pytest.raises(ValueError, match="preset"):
-        vflow.dis_flow(base, shifted, preset="slow")
-
-
 # ------------------------------------------------------------------------------------------ attention
 def test_sink_stats_uniform_and_sink():
     from vfi_lib.viz.attention import sink_stats
@@ -251,3 +262,43 @@ def test_features_to_rgb_pca():
     assert (np.diff(col) > 0).all() or (np.diff(col) < 0).all()  # monotone along x
     img2, _ = vframes.features_to_rgb(2 * feat, basis=basis, border=0)
     np.testing.assert_array_equal(img2, img)  # standardised: a global scale does not change the picture
+
+
+# ------------------------------------------------------------------------------------------ maps (notebook 30)
+def test_window_stats_on_uniform_identity_and_cross_attention():
+    n_h, n_w, heads, w2 = 2, 3, 2, 4  # 6 windows, N = 2 frames x 4 tokens
+    n = 2 * w2
+    uniform = torch.full((n_h * n_w, heads, n, n), 1.0 / n)
+    assert np.allclose(vmaps.window_stat_map(uniform, n_h, n_w, "cross_frame"), 0.5)
+    assert np.allclose(vmaps.window_stat_map(uniform, n_h, n_w, "entropy"), 1.0)
+    assert np.allclose(vmaps.window_stat_map(uniform, n_h, n_w, "max_weight"), 1.0 / n)
+    ident = torch.eye(n).expand(n_h * n_w, heads, n, n).clone()
+    assert np.allclose(vmaps.window_stat_map(ident, n_h, n_w, "cross_frame"), 0.0)
+    assert np.allclose(vmaps.window_stat_map(ident, n_h, n_w, "entropy"), 0.0)
+    # window k: every query attends only to the other frame's token k % w2 -> cross share 1 in odd windows
+    a = ident.clone()
+    for k in range(1, n_h * n_w, 2):
+        a[k] = 0
+        a[k, :, :w2, w2] = 1.0  # frame-0 queries -> a frame-1 key
+        a[k, :, w2:, 0] = 1.0  # frame-1 queries -> a frame-0 key
+    m = vmaps.window_stat_map(a, n_h, n_w, "cross_frame")
+    assert m.shape == (1, n_h, n_w)
+    assert np.allclose(m[0], [[0, 1, 0], [1, 0, 1]])  # row-major (nh, nw) window order
+    with pytest.raises(ValueError, match="stat must be one of"):
+        vmaps.window_stat_map(uniform, n_h, n_w, "sink")
+    with pytest.raises(ValueError, match="not a multiple"):
+        vmaps.window_stat_map(uniform, 4, 4)
+
+
+def test_gate_map_and_most_moving_window():
+    gate = torch.rand(1, 2, 5, 7, 6)
+    assert np.allclose(vmaps.gate_map(gate, 1)[0], gate[0, 1].double().mean(-1).numpy())
+    with pytest.raises(ValueError, match="frame must be in 0..1"):
+        vmaps.gate_map(gate, 2)
+    img0 = torch.zeros(1, 3, 32, 48)
+    img1 = img0.clone()
+    img1[..., 16:32, 32:48] = 0.5  # block (1, 2) of 16 x 16 changes
+    r, c, motion = vmaps.most_moving_window(img0, img1, 16)
+    assert (r, c) == (1, 2) and motion == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="smaller than one 64x64 cell"):
+        vmaps.most_moving_window(img0, img1, 64)

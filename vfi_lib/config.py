@@ -24,7 +24,8 @@ from typing import Any
 BACKBONE_MODES = ("hybrid", "mamba2_only", "gated_attn_only")
 SSM_BACKENDS = ("auto", "torch", "triton")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb")
+COMPILE_MODES = ("off", "default", "cudagraphs")
+DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb", "video")
 
 
 class ConfigError(ValueError):
@@ -106,8 +107,12 @@ class TrainConfig:
     """Optimisation, data and run bookkeeping. Every field is a CLI flag of ``vfi_lib.train``."""
 
     exp_name: str = "phase1_hybrid"  # run name: ckpt/<exp_name>/, log/<exp_name>/
-    dataset: str = "vimeo90k"  # vimeo90k | x4k_mix (phase 3) | synthetic | sample | bbb
-    data_path: str = ""  # Vimeo90K triplet root (tri_trainlist.txt, sequences/)
+    dataset: str = "vimeo90k"  # vimeo90k | x4k_mix (phase 3) | synthetic | sample | bbb | video (your own footage)
+    data_path: str = ""  # Vimeo90K triplet root (tri_trainlist.txt, sequences/); bbb: frame directory; video: folder of video files and/or frame folders (searched recursively)
+    video_max_gap: int = 2  # --dataset video: frame gap k drawn in 1..G (triplets i, i+k, i+2k; arbitrary-t spans 2..2G)
+    video_val_fraction: float = 0.1  # --dataset video: the last fraction of every clip is held out for validation (never trained on)
+    video_cut_threshold: float = 0.15  # --dataset video: scene-cut threshold on 32x32 thumbnails (fraction of 255, as the video demo)
+    video_index: str = ""  # --dataset video: index cache file or directory ("" = DATA_PATH/.vfi_video_index.json, or ~/.cache/vfi_lib if read-only)
     x4k_path: str = ""  # X4K1000FPS root (phase 3 mix)
     x4k_stride: tuple[int, int] = (8, 32)  # temporal stride range sampled uniformly (phase 3)
     mix_ratio: tuple[int, int] = (2, 1)  # Vimeo : X4K samples per batch stream (phase 3)
@@ -117,15 +122,16 @@ class TrainConfig:
     lr: float = 2e-4  # peak AdamW learning rate
     min_lr: float = 2e-6  # cosine floor
     weight_decay: float = 1e-4
-    warmup_steps: int = 2000  # linear warmup, then cosine to min_lr
+    warmup_steps: int = -1  # linear warmup steps, then cosine to min_lr (-1: auto = min(2000, 10% of the run's steps))
     grad_clip: float = 1.0  # max grad norm
     amp: str = "auto"  # auto (bf16 if supported, else fp16+GradScaler; off on CPU) | bf16 | fp16 | off
     ema: bool = False  # keep an exponential moving average of the weights
-    compile: bool = False  # torch.compile the training forward/backward (the first steps pay the compile)
+    compile: str = "off"  # torch.compile the training step: off | default | cudagraphs (the first steps pay the compile)
+    device: str = "auto"  # auto (CUDA if available; under torchrun cuda:LOCAL_RANK) | cpu | cuda
     ema_decay: float = 0.999
     crop_size: int = 256  # random crop (final size of the curriculum)
     crop_schedule: tuple[tuple[int, int], ...] = ()  # ((start_epoch, crop), ...) curriculum
-    num_workers: int = 4
+    num_workers: int = -1  # data loader workers per process (-1: auto = min(4, CPU cores - 1))
     seed: int = 1234
     eval_interval: int = 1  # validate every N epochs
     ckpt_interval: int = 1000  # also checkpoint every N optimizer steps (0: epochs only)
@@ -153,12 +159,24 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "crop_size", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("num_workers", "ckpt_interval", "max_steps", "val_limit", "warmup_steps", "keep_epoch_ckpts"):
+        for name in ("ckpt_interval", "max_steps", "val_limit", "keep_epoch_ckpts"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.warmup_steps < -1:
+            raise ConfigError(f"train.warmup_steps must be >= 0, or -1 for auto; got {self.warmup_steps}")
+        if self.num_workers < -1:
+            raise ConfigError(f"train.num_workers must be >= 0, or -1 for auto; got {self.num_workers}")
+        if isinstance(self.compile, bool):  # configs saved before compile took a mode
+            self.compile = "default" if self.compile else "off"
+        _check_choice("train.compile", self.compile, COMPILE_MODES)
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         lo, hi = self.x4k_stride
         if not 1 <= lo <= hi:
             raise ConfigError(f"train.x4k_stride must be (lo, hi) with 1 <= lo <= hi, got {self.x4k_stride}")
+        if self.video_max_gap < 1 or not 0.0 <= self.video_val_fraction < 1.0:
+            raise ConfigError(f"train.video_max_gap must be >= 1 and train.video_val_fraction in [0, 1), got "
+                              f"{self.video_max_gap}, {self.video_val_fraction}")
         if self.max_minutes < 0:
             raise ConfigError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
         if self.lr <= 0:
@@ -339,6 +357,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         except ValueError:
             raise ConfigError(f"{key} must be a number, got {value!r}") from None
     if tp is str:
+        if key == "train.compile" and isinstance(value, bool):  # saved before compile took a mode
+            return "default" if value else "off"
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {value!r}")
         return value

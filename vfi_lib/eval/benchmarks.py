@@ -3,12 +3,16 @@
 ``run_benchmark(model, "snu_film", path, level="hard")`` returns a summary dict and (unless
 ``write=False``) writes under ``out_dir`` (default ``outputs/benchmarks/``)
 
-- ``<stem>.csv``: one row per sample (index, name, t, metrics);
-- ``<stem>.json``: means, n, and the protocol actually used (rounding, TTA, scale, padding,
-  limit, recursive, dtype, device, peer script);
-- ``<stem>.md``: a markdown table row for the thesis results table;
+- ``<stem>__<run id>.csv``: one row per sample (index, name, t, metrics);
+- ``<stem>__<run id>.json``: means, n, the dataset path, and every setting that changes the number
+  (rounding, TTA, scale, padding, limit, recursive, dtype, device, peer script, ``settings`` of the
+  command line: checkpoint/peer weights, compile, SSM backend);
+- ``<stem>__<run id>.md``: a markdown table row for the thesis results table;
 
-with ``stem = <benchmark>[_<level>][_<resolution>]_<model name>``. Samples run one at a time
+with ``stem = <benchmark>[_<level>][_<resolution>]_<model name>[_tta][_round|_float][_s<scale>]
+[_lim<N>][_recursive][_<dtype>]`` (the non-default settings; :func:`result_stem`) and the run id
+of :func:`vfi_lib.paths.run_id`, so no run overwrites another's files. :func:`latest_results`
+reads back the newest file of each stem. Samples run one at a time
 (batch 1, as the peers) in the dataset's deterministic order; ``limit`` keeps the first N.
 Images are RGB here, BGR in the peers' cv2 code: PSNR, IE, the per-channel skimage SSIM and the
 3-D ``ssim_matlab`` (symmetric window and padding along the channel axis) are all invariant to
@@ -33,6 +37,7 @@ from vfi_lib.eval.metrics import interpolation_error, psnr, quantize, skimage_ps
 from vfi_lib.eval.protocols import SNU_LEVELS, Protocol, get_protocol
 from vfi_lib.infer.interpolate import predict, predict_multi
 from vfi_lib.infer.tiling import crop_pads, pad_to_multiple
+from vfi_lib.paths import outputs_dir, project_path, result_path, run_id, safe_stem
 
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "ie": "IE", "psnr_skimage": "PSNR", "ssim_skimage": "SSIM"}
 
@@ -136,9 +141,10 @@ def run_benchmark(
     device: str | torch.device | None = None,
     dtype: str | None = None,
     model_name: str | None = None,
-    out_dir: str | Path = "outputs/benchmarks",
+    out_dir: str | Path | None = None,
     write: bool = True,
     progress: bool = True,
+    settings: dict | None = None,
 ) -> dict:
     """Evaluate ``model`` on benchmark ``name`` with the peer protocol; returns the summary dict
     (``summary["samples"]`` holds the per-sample rows).
@@ -146,6 +152,8 @@ def run_benchmark(
     round: None = the protocol's rounding, True/False = force (recorded). scale: None = protocol.
     level: SNU-FILM level (default "extreme"); resolution: "2k" | "4k" for xtest / xiph.
     recursive: XTest t = k/8 by recursive 2x (VFIMamba) instead of direct t (EMA-VFI).
+    out_dir: result folder (default ``outputs[/smoke]/benchmarks``). settings: extra settings to
+    record (the CLI passes its model flags: checkpoint, peer weights, compile, SSM backend).
     """
     protocol = get_protocol(name, resolution)
     if name == "snu_film":
@@ -207,11 +215,15 @@ def run_benchmark(
         "recursive": bool(recursive) if name == "xtest" else None,
         "dtype": dtype or "fp32",
         "device": str(device),
+        "path": str(Path(path).resolve()) if str(path) else "",
+        "settings": dict(settings or {}),
+        "run_id": run_id(),
         "elapsed_s": float(f"{elapsed:.3f}"),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    summary["stem"] = result_stem(summary, rounded_default=protocol.round)
     if write:
-        summary["files"] = _write_results(summary, rows, metric_keys, Path(out_dir))
+        summary["files"] = _write_results(summary, rows, metric_keys, out_dir)
     summary["samples"] = rows
     return summary
 
@@ -220,30 +232,68 @@ def round_t(t: float) -> float:
     return float(f"{t:.6f}")
 
 
-def result_stem(summary: dict) -> str:
-    """``<benchmark>[_<level>][_<resolution>]_<model>`` (safe for file names)."""
+def result_stem(summary: dict, rounded_default: bool | None = None) -> str:
+    """``<benchmark>[_<level>][_<resolution>]_<model>`` plus every non-default setting that changes the
+    number: ``_tta``, ``_round``/``_float`` (rounding other than the protocol's), ``_s<scale>`` (flow
+    scale other than the protocol's), ``_lim<N>``, ``_recursive``, ``_<dtype>`` (not fp32), and the
+    compile mode / SSM backend when the command line set them."""
     parts = [summary["benchmark"], summary.get("level"), summary.get("resolution"), summary["model"]]
-    stem = "_".join(str(p) for p in parts if p)
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in stem)
+    if summary.get("tta"):
+        parts.append("tta")
+    if rounded_default is not None and (summary.get("rounding") == "uint8") != rounded_default:
+        parts.append("round" if summary.get("rounding") == "uint8" else "float")
+    default_scale = get_protocol(summary["benchmark"], summary.get("resolution")).scale
+    if summary.get("scale") is not None and summary["scale"] != default_scale:
+        parts.append(f"s{summary['scale']:g}")
+    if summary.get("limit"):
+        parts.append(f"lim{summary['limit']}")
+    if summary.get("recursive"):
+        parts.append("recursive")
+    if summary.get("dtype") not in (None, "fp32"):
+        parts.append(summary["dtype"])
+    st = summary.get("settings") or {}
+    if st.get("compile") not in (None, "off"):
+        parts.append(f"compile-{st['compile']}")
+    if st.get("ssm_backend") not in (None, "auto"):
+        parts.append(st["ssm_backend"])
+    return safe_stem("_".join(str(p) for p in parts if p))
 
 
 def markdown_row(summary: dict) -> tuple[str, str]:
     """(header, row) of the markdown results table."""
+    from vfi_lib.viz.tables import markdown_table
+
     metrics = [k for k in ("psnr", "ssim", "ie", "psnr_skimage", "ssim_skimage") if k in summary]
-    head = ["model", "benchmark"] + [METRIC_LABELS[m] for m in metrics] + ["n", "rounding", "TTA", "scale", "pad", "limit"]
     bench = summary["benchmark"] + "".join(f" {summary[k]}" for k in ("level", "resolution") if summary.get(k))
     fmt = {"psnr": "{:.2f}", "psnr_skimage": "{:.2f}", "ssim": "{:.4f}", "ssim_skimage": "{:.4f}", "ie": "{:.3f}"}
-    vals = [summary["model"], bench] + [fmt[m].format(summary[m]) for m in metrics] + [
-        str(summary["n"]), summary["rounding"], str(summary["tta"]), str(summary["scale"]), str(summary["padding"]),
-        str(summary["limit"] if summary["limit"] is not None else "all")]
-    header = "| " + " | ".join(head) + " |\n|" + "---|" * len(head)
-    return header, "| " + " | ".join(vals) + " |"
+    row = {"model": summary["model"], "benchmark": bench, **{METRIC_LABELS[m]: fmt[m].format(summary[m]) for m in metrics},
+           "n": summary["n"], "rounding": summary["rounding"], "TTA": summary["tta"], "scale": summary["scale"],
+           "pad": summary["padding"], "limit": summary["limit"] if summary["limit"] is not None else "all"}
+    lines = markdown_table([row], floatfmt="g").splitlines()
+    return "\n".join(lines[:2]), lines[2]
 
 
-def _write_results(summary: dict, rows: list[dict], metric_keys: list[str], out_dir: Path) -> dict:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = result_stem(summary)
-    csv_path, json_path, md_path = (out_dir / f"{stem}{ext}" for ext in (".csv", ".json", ".md"))
+def latest_results(out_dir: str | Path | None = None) -> list[dict]:
+    """The newest summary JSON of each result stem under ``out_dir`` (default ``outputs[/smoke]/benchmarks``)."""
+    d = project_path(out_dir) if out_dir is not None else outputs_dir("benchmarks", create=False)
+    newest: dict[str, tuple[float, dict]] = {}
+    for f in sorted(d.glob("*__*.json")) if d.is_dir() else []:
+        try:
+            res = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(res, dict) or "benchmark" not in res:
+            continue
+        stem = res.get("stem") or f.name.split("__")[0]
+        mtime = f.stat().st_mtime
+        if stem not in newest or mtime >= newest[stem][0]:
+            newest[stem] = (mtime, res)
+    return [v[1] for _, v in sorted(newest.items())]
+
+
+def _write_results(summary: dict, rows: list[dict], metric_keys: list[str], out_dir: str | Path | None) -> dict:
+    stem = summary["stem"]
+    csv_path, json_path, md_path = (result_path("benchmarks", stem, ext, out_dir) for ext in ("csv", "json", "md"))
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["index", "name", "t", *metric_keys])
         w.writeheader()

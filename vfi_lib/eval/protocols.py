@@ -107,9 +107,12 @@ def get_protocol(benchmark: str, resolution: str | None = None) -> Protocol:
 
 def protocol_table_markdown() -> str:
     """The protocol table as markdown (for notebooks and the report)."""
-    rows = ["| key | peer script | round | scale | pad | resize/crop | metrics |", "|---|---|---|---|---|---|---|"]
+    from vfi_lib.viz.tables import markdown_table
+
+    rows = []
     for p in PROTOCOLS.values():
         extra = f"resize {p.resize[0]}x{p.resize[1]} ({p.resize_space})" if p.resize else (
             f"crop {p.crop}" if p.crop else "-")
-        rows.append(f"| {p.key} | {p.peer_script} | {p.round} | {p.scale} | {p.pad} | {extra} | {', '.join(p.metrics)} |")
-    return "\n".join(rows)
+        rows.append({"key": p.key, "peer script": p.peer_script, "round": p.round, "scale": p.scale, "pad": p.pad,
+                     "resize/crop": extra, "metrics": ", ".join(p.metrics)})
+    return markdown_table(rows, floatfmt="g")

@@ -29,22 +29,13 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from vfi_lib.infer.compiled import COMPILE_MODES, compile_model
+from vfi_lib.data.video import CUT_SIZE, cut_score  # noqa: F401  (the scene-cut detector lives in the data layer)
 from vfi_lib.infer.interpolate import predict, predict_multi, to_batch, to_uint8
-
-CUT_SIZE = 32  # side of the thumbnails compared for scene cuts
-
-
-def cut_score(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean |a - b| / 255 of 32x32 INTER_AREA thumbnails of two (H, W, 3) uint8 frames."""
-    ta, tb = (cv2.resize(x, (CUT_SIZE, CUT_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32) for x in (a, b))
-    return float(np.abs(ta - tb).mean() / 255.0)
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -166,40 +157,31 @@ def interpolate_video(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from vfi_lib.cli import add_model_args, add_runtime_args
+
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.infer.video", description="Video frame interpolation demo.")
     ap.add_argument("--video", required=True, help="input video file")
     ap.add_argument("--multi", type=int, default=2, help="frame-rate multiplier (2, 4, 8, ...)")
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--ckpt", help="checkpoint name (<exp>_best ...) or path")
-    src.add_argument("--baseline", choices=("average", "dis"))
+    add_model_args(ap)
+    add_runtime_args(ap)
     ap.add_argument("--output", help="output mp4")
     ap.add_argument("--png_out", help="write PNG frames to this directory (instead of / besides --output)")
     ap.add_argument("--direct", action="store_true", help="direct arbitrary t instead of recursive 2x")
     ap.add_argument("--cut_threshold", type=float, default=0.15, help="scene-cut threshold (fraction of 255)")
     ap.add_argument("--tta", action="store_true")
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (memory-limited 4K)")
-    ap.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), default="fp32")
-    ap.add_argument("--compile", choices=COMPILE_MODES, default="off",
-                    help="torch.compile the model for the whole video (one size: compiles once, ~2x faster on GPU)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--ckpt_dir", help="checkpoint root for names")
     ap.add_argument("--no_progress", action="store_true")
     return ap
 
 
 @torch.no_grad()  # scoped: callers that run this in-process keep their autograd state
 def run_cli(argv: list[str] | None = None) -> dict:
+    from vfi_lib.cli import load_model_from_args, resolve_device
+
     args = build_parser().parse_args(argv)
-    if args.baseline:
-        from vfi_lib.eval.baselines import build_baseline
-
-        model = build_baseline(args.baseline).to(args.device)
-    else:
-        from vfi_lib.eval.registry import load_named_model
-
-        model = load_named_model(args.ckpt, device=args.device, ckpt_dir=args.ckpt_dir)
-        model = compile_model(model, args.compile)
+    device = resolve_device(args.device)
+    model, _ = load_model_from_args(args, device)
     stats = interpolate_video(
         model, args.video, args.multi, args.output, args.png_out, scale=args.scale,
         recursive=False if args.direct else None, cut_threshold=args.cut_threshold, progress=not args.no_progress,
@@ -212,14 +194,9 @@ def run_cli(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vfi_lib.data.errors import DataError
+    from vfi_lib.cli import main_wrapper
 
-    try:
-        run_cli(argv)
-    except (DataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return main_wrapper(run_cli, argv)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@
 ``RefineUNet``, ``LGSBackbone``, ``SynthesisHead``.
 """
 
-from vfi_lib.model.registry import build_model, create_model, list_models, model_config, register_model
+from vfi_lib.model.registry import build_model, count_parameters, create_model, list_models, model_config, register_model
 from vfi_lib.model.thesis_model import ThesisModel
 from vfi_lib.model.warp import resize_flow, warp
 
 __all__ = [
     "ThesisModel",
     "build_model",
+    "count_parameters",
     "create_model",
     "list_models",
     "model_config",

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.nn as nn
+
 from vfi_lib.config import ABLATIONS, Config, preset
 from vfi_lib.model.thesis_model import ThesisModel
 
-__all__ = ["build_model", "register_model", "list_models", "create_model", "model_config"]
+__all__ = ["build_model", "count_parameters", "register_model", "list_models", "create_model", "model_config"]
 
 _REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -19,6 +21,12 @@ _REGISTRY: dict[str, tuple[str, dict[str, Any]]] = {}
 def build_model(cfg: Config) -> ThesisModel:
     """The network described by ``cfg`` (phase 1 or phase 2/3 from ``cfg.model.phase``)."""
     return ThesisModel(cfg)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``module`` (``trainable_only``: those with ``requires_grad``); the one
+    parameter count of the library (tables, logs, result files)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 def register_model(name: str, preset_name: str, **overrides: Any) -> None:

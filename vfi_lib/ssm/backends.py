@@ -40,7 +40,6 @@ __all__ = [
     "import_mamba_ssm",
     "load_triton_ssd",
     "resolve_backend",
-    "set_ssm_backend",
     "triton_available",
     "ssd",
 ]
@@ -229,20 +228,3 @@ def _triton_ssd(x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus, dt_limit
         x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias, initial_states=initial_state,
         dt_softplus=dt_softplus, dt_limit=dt_limit, return_final_states=return_final_state,
     )
-
-
-def set_ssm_backend(model: torch.nn.Module, backend: str) -> int:
-    """Switch every SSD user in ``model`` (modules with an SSM ``backend`` attribute: Mamba2, packed SS2D)
-    to ``backend`` ("auto" | "torch" | "triton"); returns how many were switched.
-
-    E.g. before ``torch.compile(model)``: with "torch" the whole model traces as one graph, while the
-    triton kernels are opaque to the compiler (a graph break around each call).
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"ssm backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    from .mamba2 import Mamba2
-
-    mods = [m for m in model.modules() if isinstance(m, Mamba2)]
-    for m in mods:
-        m.backend = backend
-    return len(mods)

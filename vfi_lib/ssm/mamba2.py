@@ -26,7 +26,7 @@ from torch import Tensor
 from .backends import BACKENDS, ssd
 from .ssd import compute_dtype
 
-__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d"]
+__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d", "set_ssm_backend"]
 
 
 def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, impl: str = "auto") -> Tensor:
@@ -200,3 +200,18 @@ class Mamba2(nn.Module):
             y = self.norm(y, z)
         y = self.out_proj(y)
         return (y, final) if return_final_state else y
+
+
+def set_ssm_backend(model: nn.Module, backend: str) -> int:
+    """Switch every :class:`Mamba2` in ``model`` (the packed SS2D reads its Mamba2's backend) to
+    ``backend`` ("auto" | "torch" | "triton"); returns how many were switched.
+
+    E.g. before ``torch.compile(model)``: with "torch" the whole model traces as one graph, while the
+    triton kernels are opaque to the compiler (a graph break around each call).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"ssm backend: unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    mods = [m for m in model.modules() if isinstance(m, Mamba2)]
+    for m in mods:
+        m.backend = backend
+    return len(mods)

@@ -1,4 +1,9 @@
-"""``python -m vfi_lib.train [flags]`` and ``torchrun --nproc_per_node=N -m vfi_lib.train [flags]``."""
+"""``python -m vfi_lib.train [flags]`` and ``torchrun --nproc_per_node=N -m vfi_lib.train [flags]``.
+
+User errors print one line (``error: ...``) and exit 2 (:func:`vfi_lib.cli.main_wrapper`). Ctrl-C or
+SIGTERM stops after the current step with a checkpoint (re-running the command resumes) and exits
+128 + the signal number (130, 143).
+"""
 
 from __future__ import annotations
 
@@ -7,26 +12,21 @@ from typing import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vfi_lib.config import ConfigError
-    from vfi_lib.train.checkpoint import CheckpointError
+    from vfi_lib.cli import main_wrapper
     from vfi_lib.train.cli import config_from_args
     from vfi_lib.train.trainer import train
-    from vfi_lib.train.vgg import VGGWeightsError
 
-    known: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, VGGWeightsError)
-    try:
-        from vfi_lib.data import DataError
+    code = {"rc": 0}
 
-        known += (DataError,)
-    except ImportError:
-        pass
-    try:
-        cfg = config_from_args(argv)
-        train(cfg)
-    except known as e:  # user errors: one clear message, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def run(args: list[str] | None) -> None:
+        summary = train(config_from_args(args))
+        if summary.get("interrupted"):
+            import signal
+
+            code["rc"] = 128 + int(signal.Signals[summary["interrupted"]])
+
+    rc = main_wrapper(run, argv)
+    return rc or code["rc"]
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ Every :class:`~vfi_lib.config.TrainConfig` field is a flag (``--batch_size 8``, 
 
 ``--phase N``      preset ``phaseN`` (default 1)     ``--tiny``       the tiny smoke/test model
 ``--backbone_mode``, ``--use_mhc``, ``--ssm_backend`` model ablation switches
+``--device``, ``--dtype``, ``--compile [MODE]``, ``--ssm_backend``: the shared flags of every CLI
+(:mod:`vfi_lib.cli`); ``--dtype fp32|bf16|fp16`` sets ``--amp off|bf16|fp16``
 ``--config PATH``  start from a saved Config JSON instead of a preset
 ``--set KEY=VALUE`` any other config key (``model.d_state=128``), VALUE parsed as JSON if it can be
 
@@ -25,7 +27,8 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from vfi_lib.config import TINY, Config, ConfigError, ModelConfig, TrainConfig, preset
+from vfi_lib.config import COMPILE_MODES, TINY, Config, ConfigError, ModelConfig, TrainConfig, preset
+from vfi_lib.model.precision import DTYPES
 
 MODEL_FLAGS = ("backbone_mode", "use_mhc", "ssm_backend")
 
@@ -67,7 +70,9 @@ def _add_field(parser: argparse.ArgumentParser, cls: type, f: dataclasses.Field)
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
     help_ = f"{_field_comment(cls, f.name)} (default {default!r})".replace("%", "%%")
     kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_}
-    if tp is bool:
+    if f.name == "compile":  # one dialect with the other CLIs: a bare --compile means "default"
+        kw.update(nargs="?", const="default", choices=COMPILE_MODES)
+    elif tp is bool:
         kw.update(nargs="?", const=True, type=_bool, metavar="BOOL")
     elif typing.get_origin(tp) is tuple:
         args = typing.get_args(tp)
@@ -95,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
     for name in MODEL_FLAGS:
         _add_field(g, ModelConfig, fields[name])
+    g.add_argument("--dtype", choices=DTYPES, default=argparse.SUPPRESS, dest="dtype",
+                   help="training precision, as the other CLIs' --dtype: fp32 (= --amp off) | bf16 | fp16 (default: --amp auto)")
     t = p.add_argument_group("training (TrainConfig)")
     for f in dataclasses.fields(TrainConfig):
         _add_field(t, TrainConfig, f)
@@ -128,6 +135,11 @@ def config_from_args(argv: Sequence[str] | None = None) -> Config:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         overrides[k.strip()] = _parse_value(v.strip())
+    dtype = ns.pop("dtype", None)
+    if dtype is not None:
+        if "amp" in ns and ns["amp"] != {"fp32": "off"}.get(dtype, dtype):
+            raise ConfigError(f"--dtype {dtype} and --amp {ns['amp']} disagree; give one of them")
+        ns["amp"] = {"fp32": "off"}.get(dtype, dtype)
     for name, value in ns.items():
         overrides[f"model.{name}" if name in MODEL_FLAGS else f"train.{name}"] = value
     return cfg.override(**overrides) if overrides else cfg
@@ -192,5 +204,8 @@ def launch(
     reader.join(30)
     if rc != 0:
         raise RuntimeError(f"training exited with code {rc}:\n{''.join(tail)}")
+    from vfi_lib.paths import log_root
+    from vfi_lib.train.runlog import SUMMARY_FILE
+
     exp = cfg.train.exp_name + ("_dryrun" if cfg.train.dry_run else "")
-    return json.loads((Path(cfg.train.log_dir) / exp / "summary.json").read_text())
+    return json.loads((log_root(cfg.train.log_dir) / exp / SUMMARY_FILE).read_text())

@@ -21,11 +21,12 @@ events, ``config.json``, ``metrics.jsonl`` (one JSON object per log interval / v
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,18 +36,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vfi_lib.checkpoint import IncompatibleCheckpointError, load_checkpoint, save_checkpoint
 from vfi_lib.config import Config, ConfigError
+from vfi_lib.model.precision import autocast
+from vfi_lib.paths import ckpt_root, log_root
 from vfi_lib.train import distributed as D
-from vfi_lib.train.checkpoint import (
-    capture_rng,
-    IncompatibleCheckpointError,
-    find_resume_checkpoint,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
+from vfi_lib.train.checkpoint import capture_rng, epoch_checkpoints, find_resume_checkpoint, restore_rng
 from vfi_lib.train.ema import ModelEMA
 from vfi_lib.train.losses import CompositeLoss
+from vfi_lib.train.runlog import RunLogWriter
 from vfi_lib.train.schedule import WarmupCosine, warmup_cosine_lr
 
 DRY_RUN_STEPS = 2  # optimizer steps of a --dry_run
@@ -95,6 +93,39 @@ class SkipSampler(Sampler[int]):
         return max(0, len(self.base) - self.skip)  # type: ignore[arg-type]
 
 
+def resolve_workers(n: int) -> int:
+    """DataLoader workers per process: ``n`` if >= 0, else (auto) min(4, CPU cores - 1), so a 2-core
+    machine gets 1 worker instead of 4 processes fighting over 2 cores."""
+    if n >= 0:
+        return n
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(4, cores - 1))
+
+
+AUTO_WARMUP_MAX = 2000  # the auto warm-up of long runs (RIFE/EMA-VFI use ~2000 steps)
+
+
+def effective_warmup(warmup_steps: int, total_steps: int) -> int:
+    """The warm-up actually used: ``warmup_steps`` when given (>= 0); auto (-1) is
+    min(2000, 10 % of the run), so a short run (``--max_steps 200``, ``--tiny`` smoke runs) reaches its
+    peak learning rate instead of ending inside the warm-up."""
+    if warmup_steps >= 0:
+        return warmup_steps
+    return min(AUTO_WARMUP_MAX, max(1, total_steps // 10))
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """DataLoader workers ignore Ctrl-C: the main process finishes its step and checkpoints first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def signal_name(signum: int | None) -> str:
+    try:
+        return signal.Signals(signum).name if signum is not None else ""
+    except ValueError:
+        return f"signal {signum}"
+
+
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     """``auto``: bf16 on CUDA GPUs that support it, fp16 on older GPUs, off on CPU."""
     if mode == "off":
@@ -126,24 +157,6 @@ def param_checksum(model: nn.Module) -> float:
     return total
 
 
-def _flow_to_color(flow: torch.Tensor) -> np.ndarray:
-    """(2, H, W) flow -> (H, W, 3) uint8 colour (vfi_lib.viz.flow if available)."""
-    try:
-        from vfi_lib.viz.flow import flow_to_color
-
-        return flow_to_color(flow.detach().float().cpu())
-    except ImportError:  # minimal HSV coding: hue = direction, value = magnitude
-        import cv2
-
-        f = flow.detach().float().cpu().numpy()
-        mag, ang = cv2.cartToPolar(f[0], f[1])
-        hsv = np.zeros((*f.shape[1:], 3), np.uint8)
-        hsv[..., 0] = (ang * 90 / np.pi).astype(np.uint8)
-        hsv[..., 1] = 255
-        hsv[..., 2] = np.clip(mag / (mag.max() + 1e-8) * 255, 0, 255).astype(np.uint8)
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
 # ----------------------------------------------------------------------------- trainer
 class Trainer:
     """Builds everything from ``cfg``; :meth:`fit` trains and returns the summary dict."""
@@ -166,13 +179,18 @@ class Trainer:
             )
             tc = cfg.train
         self.cfg, self.tc, self.version = cfg, tc, __version__
-        self.dist = D.init_distributed()
+        if tc.device != "auto":
+            from vfi_lib.cli import resolve_device
+
+            resolve_device(tc.device)  # a clear one-line error for --device cuda without CUDA
+        self.dist = D.init_distributed(None if tc.device == "auto" else tc.device)
         self.device = self.dist.device
         self.is_main = self.dist.is_main
-        self.ckpt_dir = Path(tc.ckpt_dir) / tc.exp_name
-        self.log_dir = Path(tc.log_dir) / tc.exp_name
+        self.ckpt_dir = ckpt_root(tc.ckpt_dir) / tc.exp_name
+        self.log_dir = log_root(tc.log_dir) / tc.exp_name
         self._t0 = time.time()
         self.out_of_time = False  # set by _time_up() when train.max_minutes has passed
+        self.stop_signal: int | None = None  # SIGINT/SIGTERM received: checkpoint at the next step and stop
 
         # model (identical init on every rank), then a per-rank stream for stochastic layers
         self._seed_all(tc.seed)
@@ -199,7 +217,9 @@ class Trainer:
             )
         total = tc.epochs * self.steps_per_epoch
         self.total_steps = min(total, tc.max_steps) if tc.max_steps else total
-        self.scheduler = WarmupCosine(self.optimizer, tc.lr, tc.min_lr, tc.warmup_steps, self.total_steps)
+        self.warmup_steps = effective_warmup(tc.warmup_steps, self.total_steps)
+        self.scheduler = WarmupCosine(self.optimizer, tc.lr, tc.min_lr, self.warmup_steps, self.total_steps)
+        self.num_workers = resolve_workers(tc.num_workers)
 
         # bookkeeping
         self.epoch, self.step, self.step_in_epoch, self.best_psnr = 0, 0, 0, -math.inf
@@ -208,18 +228,22 @@ class Trainer:
         self._resume()
         self._wrap_ddp()
         self.writer = None
+        self.runlog: RunLogWriter | None = None
         if self.is_main:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            cfg.to_json(self.log_dir / "config.json")
-            self._trim_metrics(self.step if self.resumed_from else 0)
+            self.runlog = RunLogWriter(self.log_dir, self._t0)
+            self.runlog.write_config(cfg)
+            self.runlog.trim(self.step if self.resumed_from else 0)
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.log_dir), purge_step=self.step + 1 if self.resumed_from else None)
-        n_params = sum(p.numel() for p in self.raw_model.parameters())
+        from vfi_lib.model import count_parameters
+
+        n_params = count_parameters(self.raw_model)
         self.log(
             f"[train] exp {tc.exp_name}: phase {cfg.model.phase}, {n_params / 1e6:.3f}M params, device "
             f"{self.device} x {self.dist.world_size}, amp {self.amp_dtype}, {self.steps_per_epoch} steps/epoch, "
-            f"{self.total_steps} steps total, start at epoch {self.epoch} step {self.step}"
+            f"{self.total_steps} steps total (warm-up {self.warmup_steps}), {self.num_workers} data workers, "
+            f"start at epoch {self.epoch} step {self.step}"
         )
 
     # ------------------------------------------------------------------ helpers
@@ -256,15 +280,16 @@ class Trainer:
                 self.log(f"[train] {len(unused)} parameters get no gradient (e.g. {unused[0]}): find_unused_parameters=True")
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DDP(self.raw_model, device_ids=ids, find_unused_parameters=bool(unused))
-        if self.tc.compile:
-            from vfi_lib.infer.compiled import compile_model
+        if self.tc.compile != "off":
+            from vfi_lib.model.compile import compile_model
 
             # "auto" -> our torch SSD: it traces into the graph, mamba_ssm's Triton kernels would break it;
             # an explicit backend is kept. One graph per crop size of the curriculum (static shapes).
             backend = "torch" if self.cfg.model.ssm_backend == "auto" else self.cfg.model.ssm_backend
             torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
-            self.model = compile_model(self.model, "default", ssm_backend=backend)
-            self.log(f"[train] model compiled with torch.compile, SSM backend {backend!r} (the first step compiles)")
+            self.model = compile_model(self.model, self.tc.compile, ssm_backend=backend)
+            self.log(f"[train] model compiled with torch.compile ({self.tc.compile}), SSM backend {backend!r} "
+                     "(the first step compiles)")
 
     def _unused_parameters(self) -> list[str]:
         """Names of parameters without a gradient after one forward/backward on a random input."""
@@ -283,9 +308,7 @@ class Trainer:
         return names
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     # ------------------------------------------------------------------ checkpoints
     def _resume(self) -> None:
@@ -389,33 +412,10 @@ class Trainer:
     def _prune_epoch_files(self) -> None:
         keep = self.tc.keep_epoch_ckpts
         if keep > 0:
-            from vfi_lib.train.checkpoint import epoch_checkpoints
-
             for p in epoch_checkpoints(self.ckpt_dir)[keep:]:
                 p.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ metrics
-    def _write_metrics(self, record: dict[str, Any]) -> None:
-        if not self.is_main:
-            return
-        record = {"time": round(time.time() - self._t0, 3), **record}
-        with open(self.log_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-
-    def _trim_metrics(self, keep_up_to_step: int) -> None:
-        """On resume drop lines logged after the checkpoint (the killed run's tail); on a fresh start, all."""
-        p = self.log_dir / "metrics.jsonl"
-        if not p.exists():
-            return
-        kept = []
-        for line in p.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= keep_up_to_step and keep_up_to_step > 0:
-                    kept.append(line)
-            except json.JSONDecodeError:  # a line cut by the kill
-                continue
-        p.write_text("".join(k + "\n" for k in kept))
-
     # ------------------------------------------------------------------ loops
     def _train_loader(self, epoch: int) -> DataLoader:
         tc = self.tc
@@ -434,11 +434,12 @@ class Trainer:
             SeededItems(self.train_set, tc.seed, epoch),
             batch_size=tc.batch_size,
             sampler=sampler,
-            num_workers=tc.num_workers,
+            num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             drop_last=True,
             generator=g,
             persistent_workers=False,
+            worker_init_fn=_ignore_sigint if self.num_workers else None,
         )
 
     def _pause_hook(self) -> None:
@@ -508,6 +509,9 @@ class Trainer:
             if tc.ckpt_interval and self.step % tc.ckpt_interval == 0:
                 self.save()
             self._pause_hook()
+            if self._signalled():
+                self.log(f"[train] {signal_name(self.stop_signal)} received at step {self.step}: saving a checkpoint and stopping")
+                break
             if self.step_in_epoch >= self.steps_per_epoch or (tc.max_steps and self.step >= tc.max_steps):
                 break
             if tc.max_minutes and self.step % 10 == 0 and self._time_up():
@@ -516,7 +520,17 @@ class Trainer:
         bar.close()
         if n_log:
             self._log_train(sums, n_log, gnorm, samples_per_step * n_log / max(time.time() - t_log, 1e-9), bar)
-        return bool(tc.max_steps and self.step >= tc.max_steps) or self.out_of_time
+        return bool(tc.max_steps and self.step >= tc.max_steps) or self.out_of_time or self.stop_signal is not None
+
+    def _signalled(self) -> bool:
+        """True once any rank got SIGINT/SIGTERM (all ranks agree: one all-reduce per step when distributed)."""
+        if not self.dist.distributed:
+            return self.stop_signal is not None
+        flag = torch.tensor([float(self.stop_signal or 0)], device=self.device)
+        got = int(D.all_reduce_sum(flag).item())
+        if got and self.stop_signal is None:
+            self.stop_signal = got if got in (signal.SIGINT, signal.SIGTERM) else signal.SIGTERM
+        return self.stop_signal is not None
 
     def _time_up(self) -> bool:
         """True once ``max_minutes`` have passed on any rank (all ranks agree: one all-reduce)."""
@@ -531,14 +545,13 @@ class Trainer:
         vals = {k: float(v) for k, v in zip(keys, vec.tolist())}
         sch = self.scheduler
         lr = warmup_cosine_lr(max(sch.last_step - 1, 0), sch.peak, sch.floor, sch.warmup, sch.total)  # lr of the last step
-        rec = {"kind": "train", "epoch": self.epoch, "step": self.step, "loss": vals.get("total", float("nan")),
-               **{f"loss_{k}": v for k, v in vals.items() if k != "total"},
+        rec = {"loss": vals.get("total", float("nan")), **{f"loss_{k}": v for k, v in vals.items() if k != "total"},
                "lr": lr, "grad_norm": float(gnorm), "samples_per_s": throughput}
         if self.device.type == "cuda":
             rec["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
         if self.is_main:
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.2e}", sps=f"{throughput:.1f}")
-            self._write_metrics(rec)
+            self.runlog.append("train", self.step, self.epoch, time.time(), **rec)
             w = self.writer
             for k, v in vals.items():
                 w.add_scalar(f"loss/{k}", v, self.step)
@@ -559,7 +572,7 @@ class Trainer:
         n = len(self.val_set) if not tc.val_limit else min(tc.val_limit, len(self.val_set))
         shard = list(range(self.dist.rank, n, self.dist.world_size))
         loader = DataLoader(torch.utils.data.Subset(self.val_set, shard), batch_size=1, shuffle=False,
-                            num_workers=min(tc.num_workers, 2), generator=torch.Generator().manual_seed(0))
+                            num_workers=min(self.num_workers, 2), generator=torch.Generator().manual_seed(0))
         acc = torch.zeros(3, dtype=torch.float64, device=self.device)  # psnr sum, ssim sum, count
         t0 = time.time()
         for i, batch in enumerate(loader):
@@ -579,7 +592,7 @@ class Trainer:
         self.last_val = {"psnr": res["psnr"], "ssim": res["ssim"]}
         if self.is_main:
             epoch = self.epoch if epoch is None else epoch
-            self._write_metrics({"kind": "val", "epoch": epoch, "step": self.step, **res})
+            self.runlog.append("val", self.step, epoch, time.time(), **res)
             self.writer.add_scalar("val/psnr", res["psnr"], self.step)
             self.writer.add_scalar("val/ssim", res["ssim"], self.step)
             self.log(f"[val] epoch {epoch} step {self.step}: PSNR {res['psnr']:.3f} dB, SSIM {res['ssim']:.4f} ({res['n']} samples)")
@@ -593,7 +606,9 @@ class Trainer:
                 out = model(img0[:1], img1[:1], t[:1], return_aux=True)
             aux = out[1] if isinstance(out, tuple) else {}
             if aux.get("flow_t0") is not None:
-                col = torch.from_numpy(_flow_to_color(aux["flow_t0"][0])).permute(2, 0, 1).float() / 255.0
+                from vfi_lib.viz.flow import flow_to_color
+
+                col = torch.from_numpy(flow_to_color(aux["flow_t0"][0].detach().float().cpu())).permute(2, 0, 1).float() / 255.0
                 tiles.append(col.to(pred.device))
         grid = torch.cat([x.float().cpu() for x in tiles], dim=-1)  # (3, H, k W)
         self.writer.add_image("val/img0_img1_pred_gt_err" + ("_flow" if len(tiles) > 5 else ""), grid, self.step)
@@ -605,6 +620,10 @@ class Trainer:
         start_step, validated_at = self.step, -1
         while not stopped and self.epoch < tc.epochs:
             stopped = self.train_epoch(self.epoch)
+            if self.stop_signal is not None:
+                self.save()  # the interrupted position: re-running the command resumes here
+                validated_at = self.step  # no validation on the way out
+                break
             if self.step_in_epoch < self.steps_per_epoch:
                 break  # stopped inside the epoch (max_steps)
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -635,9 +654,10 @@ class Trainer:
             "ckpt_dir": str(self.ckpt_dir),
             "log_dir": str(self.log_dir),
             "wall_s": round(time.time() - self._t0, 3),
+            "interrupted": signal_name(self.stop_signal) if self.stop_signal is not None else None,
         }
         if self.is_main:
-            (self.log_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            self.runlog.write_summary(summary)
             self.log(f"[train] done: step {self.step}, epoch {self.epoch}, best PSNR {summary['best_psnr']}")
         return summary
 
@@ -664,16 +684,51 @@ def _plain(v: Any) -> Any:
     return v
 
 
+class _StopOnSignal:
+    """SIGINT/SIGTERM -> ``trainer.stop_signal`` (the loop checkpoints at the next step and stops); a
+    second signal while stopping restores the default behaviour (immediate exit). Main thread only
+    (notebooks train in a background thread: there Ctrl-C is the kernel's interrupt)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+        self.saved: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.trainer is None or self.trainer.stop_signal is not None:
+            self.__exit__()  # second signal (or before the trainer exists): default behaviour
+            signal.raise_signal(signum)
+            return
+        self.trainer.stop_signal = signum
+        self.trainer.log(f"[train] {signal_name(signum)}: finishing the current step, then checkpoint and stop "
+                         "(send it again to abort at once)")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved = {}
+
+
 def train(cfg: Config) -> dict[str, Any]:
     """Train with ``cfg`` in this process (or as one rank under torchrun); returns the summary dict.
 
     Keys: exp_name, epoch, step, best_psnr, last_val {psnr, ssim}, resumed_from, world_size,
-    param_checksums (one per rank; equal when DDP kept the replicas in sync), ckpt_dir, log_dir, wall_s.
+    param_checksums (one per rank; equal when DDP kept the replicas in sync), ckpt_dir, log_dir, wall_s,
+    interrupted (None, or "SIGINT"/"SIGTERM" when a signal stopped the run after a checkpoint).
     """
     trainer, ok = None, False
     try:
-        trainer = Trainer(cfg)
-        summary = trainer.fit()
+        with _StopOnSignal() as stop:
+            trainer = Trainer(cfg)
+            stop.trainer = trainer
+            summary = trainer.fit()
         ok = True
         return summary
     finally:

@@ -6,20 +6,21 @@ tables, and the notebook frame scrubber.
 
 from .attention import (plot_gate_histogram, plot_shift_masks, plot_sink_comparison, plot_window_attention,
                         query_attention, sink_stats)
-from .flow import dis_flow, flow_to_color, flow_wheel, make_colorwheel
+from .flow import flow_to_color, flow_wheel, make_colorwheel
 from .frames import (compose_row, encode_png, error_map, error_to_color, features_to_rgb, plot_prediction, show_images,
                      to_image)
 from .scan_paths import plot_scan_path, plot_scan_paths, scan_order
-from .style import TEXT_WIDTH_IN, apply_style, figsize, image_axes, outputs_dir, save_figure, thesis_style
+from .curves import plot_curves
+from .style import TEXT_WIDTH_IN, apply_style, figsize, image_axes, save_figure, thesis_style
 from .tables import markdown_table, save_table, show_table
 from .widgets import blend_predict, frame_scrubber, render_scrubber_frame
 
 __all__ = [
     # style and export
-    "TEXT_WIDTH_IN", "apply_style", "figsize", "image_axes", "outputs_dir", "save_figure", "thesis_style",
+    "TEXT_WIDTH_IN", "apply_style", "figsize", "image_axes", "save_figure", "thesis_style", "plot_curves",
     "markdown_table", "save_table", "show_table",
     # flow
-    "dis_flow", "flow_to_color", "flow_wheel", "make_colorwheel",
+    "flow_to_color", "flow_wheel", "make_colorwheel",
     # frames
     "compose_row", "encode_png", "error_map", "error_to_color", "features_to_rgb", "plot_prediction", "show_images",
     "to_image",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["make_colorwheel", "flow_to_color", "flow_wheel", "flow_to_numpy", "dis_flow"]
+__all__ = ["make_colorwheel", "flow_to_color", "flow_wheel", "flow_to_numpy"]
 
 # (segment length, start colour, end colour) of the six wheel segments
 _SEGMENTS = (
@@ -107,26 +107,3 @@ def flow_wheel(size: int = 128, white_outside: bool = True) -> np.ndarray:
     if white_outside:
         img[np.hypot(xx - c, yy - c) > c] = 255
     return img
-
-
-_DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
-
-
-def dis_flow(img0, img1, preset: str = "medium") -> np.ndarray:
-    """OpenCV DIS optical flow (Kroeger et al., ECCV 2016) from ``img0`` to ``img1`` on grey images.
-
-    For pictures and motion statistics (the learned flow lives in ``vfi_lib.model``). Images: (H, W, 3)
-    uint8 / float numpy or (3, H, W) tensors in [0, 1]. Returns the forward flow F_01 (H, W, 2) float32
-    in pixels (dx, dy): img1(p + F_01(p)) ~ img0(p).
-    """
-    import cv2
-
-    from .frames import to_image
-
-    if preset not in _DIS_PRESETS:
-        raise ValueError(f"dis_flow: preset must be one of {sorted(_DIS_PRESETS)}, got {preset!r}")
-    g0, g1 = (cv2.cvtColor(to_image(x), cv2.COLOR_RGB2GRAY) for x in (img0, img1))
-    if g0.shape != g1.shape:
-        raise ValueError(f"dis_flow: img0 {g0.shape} and img1 {g1.shape} differ in size")
-    dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
-    return dis.calc(g0, g1, None)

@@ -9,20 +9,24 @@ footnote size. Fonts are DejaVu (shipped with matplotlib), so nothing is fetched
         ...
         save_figure(fig, "01_ssd_parity")   # -> outputs/figures/01_ssd_parity.{pdf,png}
 
-Figures go to ``<repo>/outputs/figures/`` (the repo root is the parent of the ``vfi_lib``
-package); the environment variable ``VFI_OUTPUTS`` overrides the ``outputs`` folder.
+Every figure is written twice under :func:`vfi_lib.paths.outputs_root` (``outputs/``, or
+``outputs/smoke/`` in smoke runs, so ``make run`` never touches a full run's figures):
+``figures/<run id>/<name>.{pdf,png}``, which no later run overwrites, and ``figures/<name>.{pdf,png}``,
+the latest version at a stable path for the thesis (LaTeX includegraphics). Tables likewise.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from vfi_lib.paths import outputs_dir, run_id
 
 __all__ = [
     "TEXT_WIDTH_IN",
@@ -30,7 +34,6 @@ __all__ = [
     "figsize",
     "thesis_style",
     "apply_style",
-    "outputs_dir",
     "save_figure",
     "image_axes",
 ]
@@ -103,31 +106,24 @@ def image_axes(ax, frame: bool = True, color: str = "0.3") -> None:
         sp.set_color(color)
 
 
-def outputs_dir() -> Path:
-    """The ``outputs/`` folder: ``$VFI_OUTPUTS`` if set, else ``<repo root>/outputs``."""
-    env = os.environ.get("VFI_OUTPUTS", "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "outputs"
-
-
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-def target_dir(kind: str, name: str, subdir: str | None) -> Path:
-    """``outputs/<kind>s/[subdir]`` (created), after checking that ``name`` is a bare file stem."""
+def target_dirs(kind: str, name: str, subdir: str | None) -> tuple[Path, Path]:
+    """(``outputs/<kind>s/<run id>/[subdir]``, ``outputs/<kind>s/[subdir]``), created, after checking
+    that ``name`` is a bare file stem."""
     if not _NAME_RE.match(name) or name.endswith((".pdf", ".png", ".csv", ".md")):
         raise ValueError(
             f"save_{kind}: name {name!r} must be a bare file stem of letters, digits, '_', '-', '.' "
             "(no folder, no extension), e.g. '01_ssd_parity'"
         )
-    out = outputs_dir() / (kind + "s")
-    if subdir:
-        if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
-            raise ValueError(f"save_{kind}: subdir {subdir!r} must be a relative folder inside outputs/")
-        out = out / subdir
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    base = outputs_dir(kind + "s")
+    if subdir and (Path(subdir).is_absolute() or ".." in Path(subdir).parts):
+        raise ValueError(f"save_{kind}: subdir {subdir!r} must be a relative folder inside outputs/")
+    dirs = (base / run_id() / (subdir or ""), base / (subdir or ""))
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    return dirs
 
 
 def save_figure(
@@ -137,18 +133,23 @@ def save_figure(
     formats: Sequence[str] = ("pdf", "png"),
     dpi: int = 300,
 ) -> list[Path]:
-    """Save ``fig`` as ``outputs/figures/[subdir/]name.{pdf,png}``; returns the written paths.
+    """Save ``fig`` as ``outputs/figures/<run id>/[subdir/]name.{pdf,png}`` and, as the latest version,
+    ``outputs/figures/[subdir/]name.{pdf,png}`` (module doc); returns the written paths (run copies first).
 
     PDF with TrueType (Type 42) embedded fonts, PNG at ``dpi`` (300). Works with the Agg backend.
     """
     bad = [f for f in formats if f not in ("pdf", "png", "svg")]
     if bad or not formats:
         raise ValueError(f"save_figure: formats must be a non-empty subset of pdf, png, svg; got {list(formats)}")
-    out = target_dir("figure", name, subdir)
+    run_dir, latest_dir = target_dirs("figure", name, subdir)
     paths = []
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
         for fmt in formats:
-            path = out / f"{name}.{fmt}"
+            path = run_dir / f"{name}.{fmt}"
             fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.02)
             paths.append(path)
+    for path in list(paths):
+        latest = latest_dir / path.name
+        shutil.copyfile(path, latest)
+        paths.append(latest)
     return paths

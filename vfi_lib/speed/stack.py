@@ -1,4 +1,4 @@
-"""One speed benchmark for the whole stack: ``python -m vfi_lib.bench`` (also ``make bench``).
+"""One speed benchmark for the whole stack: ``python -m vfi_lib.speed`` (also ``make bench``).
 
 Measures, on the current device:
   * SSD backends (torch eager, torch.compile, Triton when importable) at a VFI-like shape;
@@ -6,66 +6,39 @@ Measures, on the current device:
   * full Phase-1 / Phase-2 models: a training step at 256x256 (samples/s), and inference latency
     (median, p90) and peak memory at 1080p and 4K, fp32 and bf16, with the 4K/1080p latency ratio
     (4K has 4x the pixels: a ratio near 4 means linear scaling).
-Prints a table and writes ``outputs/benchmarks/gpu.json`` (``cpu.json`` on CPU, smaller sizes).
+Prints a table and writes ``outputs/benchmarks/stack_<device>__<run id>.json`` (CPU: smaller sizes).
+Times come from :func:`vfi_lib.speed.timer.time_fn`, memory in GiB from
+:func:`vfi_lib.speed.timer.peak_memory_gib`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from vfi_lib.config import ABLATIONS, preset
-
-OUT_DIR = Path(__file__).resolve().parent.parent / "outputs" / "benchmarks"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from vfi_lib.model import count_parameters
+from vfi_lib.model.precision import autocast
+from vfi_lib.speed.timer import device_name, peak_memory_gib, reset_peak_memory, sync, time_fn
 
 
-def time_fn(fn: Callable[[], Any], device: torch.device, warmup: int = 3, runs: int = 10) -> dict[str, float]:
-    """Median / p90 wall time in ms of ``fn`` (CUDA-synchronised), after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return {"median_ms": statistics.median(times), "p90_ms": times[min(len(times) - 1, int(0.9 * len(times)))]}
+def _timed(fn, device, warmup: int, runs: int) -> dict[str, float]:
+    t = time_fn(fn, device, warmup=warmup, runs=runs)
+    return {"median_ms": t.median_ms, "p90_ms": t.p90_ms}
 
 
-def _peak_mem_gb(device: torch.device) -> float | None:
-    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-
-
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _autocast(device: torch.device, dtype: str):
-    if dtype == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
+def _peak(device: torch.device) -> float | None:
+    return peak_memory_gib(device) if device.type == "cuda" else None
 
 
 def bench_ssd(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     """SSD backends at one VFI-like shape via :mod:`vfi_lib.ssm.bench` (its CLI runs the full grid)."""
-    from vfi_lib.ssm.bench import run_benchmarks
+    from vfi_lib.speed.ssd import run_benchmarks
 
     res = run_benchmarks(device, quick=True, lengths=[4096] if device.type == "cuda" else [256], dstates=[64],
                          modes=["fwd", "fwd+bwd"], log=lambda *_: None)
@@ -95,9 +68,9 @@ def bench_lgs(device: torch.device, quick: bool) -> list[dict[str, Any]]:
             a, b_ = stage(f0, f1)
             (a.float().mean() + b_.float().mean()).backward()
 
-        t = time_fn(step, device, warmup=2, runs=3 if quick else 10)
+        t = _timed(step, device, warmup=2, runs=3 if quick else 10)
         rows.append({"bench": "lgs_stage_fwd_bwd", "variant": mode, "shape": f"b{bsz} c{dim} {size}x{size}",
-                     "params": sum(p.numel() for p in stage.parameters()), **t})
+                     "params": count_parameters(stage), **t})
     return rows
 
 
@@ -111,8 +84,8 @@ def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
     """``how``: "eager" (the model as built: SSM backend "auto", Triton on CUDA), "compile" (inductor),
     "cudagraphs" (inductor + CUDA graphs, torch.compile mode "reduce-overhead": one graph replay per
     call for a fixed input size). Compiled variants run our torch SSD, so the model is one graph."""
-    from vfi_lib.infer.compiled import compile_model
-    from vfi_lib.ssm.backends import set_ssm_backend
+    from vfi_lib.model.compile import compile_model
+    from vfi_lib.ssm.mamba2 import set_ssm_backend
 
     set_ssm_backend(model, "auto" if how == "eager" else "torch")
     if how in ("eager", "eager_torch"):  # eager_torch: eager with our torch SSD (the compiled variants' scan)
@@ -138,7 +111,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
     for phase in phases:
         cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
         model = build_model(cfg).to(device)
-        params = sum(p.numel() for p in model.parameters())
+        params = count_parameters(model)
         # --- training step at 256x256 ---
         bsz = 8 if not quick else 2
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -152,22 +125,22 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             net = _compiled(model, how)
 
             def train_step():
-                with _autocast(device, dtype):
+                with autocast(device, dtype):
                     pred = net(img0, img1, 0.5)
                 loss = (pred.float() - gt).abs().mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
 
-            _reset_peak(device)
+            reset_peak_memory(device)
             t0 = time.perf_counter()
             train_step()
-            _sync(device)
+            sync(device)
             first_s = time.perf_counter() - t0
-            t = time_fn(train_step, device, warmup=2, runs=3 if quick else 10)
+            t = _timed(train_step, device, warmup=2, runs=3 if quick else 10)
             _emit(rows, {"bench": "train_step", "variant": f"phase{phase}" + ("" if how == "eager" else f"+{how}"),
                          "dtype": dtype, "params": params, "shape": f"b{bsz} {train_hw}x{train_hw}", **t,
-                         "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gb": _peak_mem_gb(device),
+                         "samples_per_s": bsz / (t["median_ms"] / 1e3), "peak_mem_gib": _peak(device),
                          **({"compile_s": round(first_s, 1)} if how not in ("eager", "eager_torch") else {})})
             net = None
         # --- inference latency ---
@@ -186,17 +159,17 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             net = _compiled(model, how)
 
             def infer():
-                with torch.inference_mode(), _autocast(device, dtype):
+                with torch.inference_mode(), autocast(device, dtype):
                     net(x0, x1, 0.5, scale=scale)
 
-            _reset_peak(device)
+            reset_peak_memory(device)
             variant = f"phase{phase}" + ("" if how == "eager" else f"+{how}")
             try:
                 t0 = time.perf_counter()
                 infer()
-                _sync(device)
+                sync(device)
                 first_s = time.perf_counter() - t0
-                t = time_fn(infer, device, warmup=1 if quick else 2, runs=2 if quick else 5)
+                t = _timed(infer, device, warmup=1 if quick else 2, runs=2 if quick else 5)
             except torch.OutOfMemoryError as e:
                 _emit(rows, {"bench": "inference", "variant": variant, "dtype": dtype, "shape": res, "error": f"OOM: {e}"[:200]})
                 continue
@@ -204,7 +177,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
                 net = None
             lat.setdefault((dtype, how), {})[res] = t["median_ms"]
             _emit(rows, {"bench": "inference", "variant": variant, "dtype": dtype, "shape": res,
-                         "flow_scale": scale, **t, "peak_mem_gb": _peak_mem_gb(device),
+                         "flow_scale": scale, **t, "peak_mem_gib": _peak(device),
                          **({"compile_s": round(first_s, 1)} if how != "eager" else {})})
         for (dtype, how), by_res in lat.items():
             if len(by_res) == 2:
@@ -237,18 +210,18 @@ def profile_models(device: torch.device, quick: bool, row_limit: int = 15, compi
         x0, x1, gt = (torch.rand(bsz, 3, hw, hw, device=device) for _ in range(3))
 
         def step():
-            with _autocast(device, "bf16" if device.type == "cuda" else "fp32"):
+            with autocast(device, "bf16" if device.type == "cuda" else "fp32"):
                 pred = net(x0, x1, 0.5)
             (pred.float() - gt).abs().mean().backward()
 
         for _ in range(3):
             step()
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         with profile(activities=acts) as prof:
             for _ in range(3):
                 step()
-            _sync(device)
+            sync(device)
         wall = (time.perf_counter() - t0) / 3 * 1e3
         parts.append(f"== phase{phase} train step b{bsz} {hw}x{hw} (3 steps){' compiled' if compile_model else ''}, "
                      f"{wall:.1f} ms/step wall under the profiler\n"
@@ -260,7 +233,7 @@ def profile_models(device: torch.device, quick: bool, row_limit: int = 15, compi
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gb", "ratio",
+    cols = ["bench", "variant", "dtype", "shape", "median_ms", "p90_ms", "samples_per_s", "peak_mem_gib", "ratio",
             "compile_s", "params", "error"]
     cols = [c for c in cols if any(c in r for r in rows)]
     def fmt(v: Any) -> str:
@@ -275,46 +248,50 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vfi_lib.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    from vfi_lib.cli import add_runtime_args, main_wrapper, resolve_device
+    from vfi_lib.paths import result_path
+
+    ap = argparse.ArgumentParser(prog="python -m vfi_lib.speed", description=__doc__.split("\n\n")[0])
+    add_runtime_args(ap, multi_dtype=True, ssm_backend=False)
     ap.add_argument("--quick", action="store_true", help="small sizes (default on CPU)")
     ap.add_argument("--only", nargs="*", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"],
                     help="benchmarks to run (none: only --profile)")
     ap.add_argument("--profile", type=Path, default=None, help="also write a torch.profiler summary here")
-    ap.add_argument("--compile", action="store_true",
-                    help="also time the models under torch.compile (training step; 1080p inference, + CUDA graphs)")
     ap.add_argument("--phases", type=int, nargs="+", choices=[1, 2], default=[1, 2], help="model phases to time")
-    ap.add_argument("--dtypes", nargs="+", choices=["fp32", "bf16"], default=["fp32", "bf16"],
-                    help="precisions of the eager model rows (CPU: fp32)")
-    ap.add_argument("--json", type=Path, default=None, help="output JSON (default outputs/benchmarks/{gpu,cpu}.json)")
-    args = ap.parse_args(argv)
-    device = torch.device(args.device)
-    quick = args.quick or device.type == "cpu"
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    rows: list[dict[str, Any]] = []
-    benches = {"ssd": bench_ssd, "lgs": bench_lgs,
-               "models": lambda d, q: bench_models(d, q, compile_model=args.compile, phases=tuple(args.phases),
-                                                 dtypes=tuple(args.dtypes))}
-    for name in args.only:
-        print(f"== {name}", flush=True)
-        new = benches[name](device, quick)
-        print(format_rows(new), flush=True)
-        rows += new
-    meta = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-            "torch": torch.__version__, "quick": quick, "tf32": device.type == "cuda"}
-    path = args.json or OUT_DIR / ("gpu.json" if device.type == "cuda" else "cpu.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    if args.profile:
-        args.profile.parent.mkdir(parents=True, exist_ok=True)
-        args.profile.write_text(profile_models(device, quick, compile_model=args.compile, phases=tuple(args.phases)))
-        print(f"wrote profiler summary {args.profile}")
-    print("\n" + format_rows(rows))
-    print(f"\nwrote {path}")
-    return 0
+    ap.add_argument("--json", type=Path, default=None,
+                    help="output JSON (default outputs/benchmarks/stack_<device>__<run id>.json)")
+
+    def run(argv_):
+        args = ap.parse_args(argv_)
+        device = resolve_device(args.device)
+        quick = args.quick or device.type == "cpu"
+        compiled = args.compile != "off"  # --compile: also time the compiled (and, on CUDA, CUDA-graph) variants
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+        rows: list[dict[str, Any]] = []
+        benches = {"ssd": bench_ssd, "lgs": bench_lgs,
+                   "models": lambda d, q: bench_models(d, q, compile_model=compiled, phases=tuple(args.phases),
+                                                     dtypes=tuple(args.dtype))}
+        for name in args.only:
+            print(f"== {name}", flush=True)
+            new = benches[name](device, quick)
+            print(format_rows(new), flush=True)
+            rows += new
+        meta = {"device": device_name(device), "torch": torch.__version__, "quick": quick,
+                "tf32": device.type == "cuda", "memory_unit": "GiB"}
+        path = args.json or result_path("benchmarks", f"stack_{device.type}", "json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        if args.profile:
+            args.profile.parent.mkdir(parents=True, exist_ok=True)
+            args.profile.write_text(profile_models(device, quick, compile_model=compiled, phases=tuple(args.phases)))
+            print(f"wrote profiler summary {args.profile}")
+        print("\n" + format_rows(rows))
+        print(f"\nwrote {path}")
+
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 
 Notebooks ``notebooks/NN_name.ipynb`` run in order, each into ``papermill_runs/<run-id>/`` with
 the ``smoke`` parameter set (plus any ``-p`` overrides a notebook declares in its ``parameters``
-cell; parameters a notebook does not declare are not injected into it). A summary table
+cell; parameters a notebook does not declare are not injected into it, and a ``-p`` name that no
+selected notebook declares is an error listing the declared names). The kernels get
+``VFI_RUN_ID=<run-id>`` (result files carry it) and, in smoke mode, ``VFI_SMOKE=1`` (outputs go
+under ``outputs/smoke/``, so a smoke run never overwrites a full run's figures). A summary table
 (notebook, status, seconds) is printed and saved as ``summary.json``; the exit status is non-zero
 when a notebook fails, naming the notebook and the failing cell.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import os
 import re
@@ -23,9 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-RUNS_DIR = REPO_ROOT / "papermill_runs"
+from vfi_lib.paths import notebooks_dir, papermill_runs_dir
+
 KERNEL = "vfi-lib"  # registered by `make` (ipykernel install --sys-prefix); python3 is the fallback
 _NAME = re.compile(r"^(\d{2})_[\w-]+\.ipynb$")
 
@@ -41,7 +44,7 @@ class NotebookResult:
 
 def discover(notebook_dir: Path | None = None, only: Sequence[str] | None = None) -> list[Path]:
     """Numbered notebooks in order; ``only`` filters by number ("10") or name prefix."""
-    notebook_dir = notebook_dir or NOTEBOOK_DIR
+    notebook_dir = notebook_dir or notebooks_dir()
     if not notebook_dir.is_dir():
         raise FileNotFoundError(f"notebook folder {notebook_dir} does not exist")
     found = sorted(p for p in notebook_dir.iterdir() if _NAME.match(p.name))
@@ -70,6 +73,23 @@ def declared_parameters(path: Path) -> dict[str, Any]:
                                 out[tgt.id] = None
             return out
     return {}
+
+
+def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any]) -> None:
+    """Raise ValueError for a ``-p`` name that none of ``notebooks`` declares (a typo would
+    otherwise be dropped silently), suggesting the closest declared name."""
+    declared: dict[str, list[str]] = {}
+    for nb in notebooks:
+        for name in declared_parameters(nb):
+            declared.setdefault(name, []).append(nb.name[:2])
+    unknown = [k for k in parameters if k not in declared]
+    if unknown:
+        hints = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, list(declared), n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(f"parameter {', '.join(hints)} is not declared by any selected notebook; declared: "
+                         + ", ".join(f"{n} ({'/'.join(sorted(set(nbs)))})" for n, nbs in sorted(declared.items())))
 
 
 def _available_kernel(name: str) -> str:
@@ -123,16 +143,18 @@ def run(
     """Execute notebooks in one process with ``papermill.execute_notebook``; returns results."""
     import papermill as pm
 
-    notebook_dir = notebook_dir or NOTEBOOK_DIR
-    runs_dir = runs_dir or RUNS_DIR
+    notebook_dir = notebook_dir or notebooks_dir()
+    runs_dir = runs_dir or papermill_runs_dir()
     notebooks = discover(notebook_dir, only)
+    check_parameters(notebooks, parameters or {})
     kernel = _available_kernel(kernel)
     run_id = run_id or time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "-full")
     out_dir = runs_dir / run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[NotebookResult] = []
-    env_before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"  # headless: figures are saved, not shown
+    env = {"MPLBACKEND": "Agg", "VFI_RUN_ID": run_id, "VFI_SMOKE": "1" if smoke else "0"}  # inherited by the kernels
+    env_before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # headless: figures are saved, not shown
     try:
         for nb_path in notebooks:
             declared = declared_parameters(nb_path)
@@ -157,10 +179,11 @@ def run(
             if res.status != "ok" and stop_on_error:
                 break
     finally:
-        if env_before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_before
+        for k, v in env_before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return results
 
@@ -197,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = run(smoke=args.smoke, only=args.only, parameters=params, run_id=args.run_id,
                       stop_on_error=args.stop_on_error, timeout=args.timeout)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print()

@@ -1,11 +1,11 @@
 """SSD speed benchmark: naive recurrence, chunked (eager), chunked (torch.compile), mamba_ssm Triton.
 
-    python -m vfi_lib.ssm.bench [--json PATH] [--quick] [--lengths 1024 4096] [--dstates 64] ...
+    python -m vfi_lib.speed.ssd [--json PATH] [--quick] [--lengths 1024 4096] [--dstates 64] [--dtype fp32 bf16] ...
 
-Times are medians in ms (CUDA events on GPU after warm-up; perf_counter on CPU) for the forward
+Times are medians in ms (:func:`vfi_lib.speed.timer.time_fn`: synchronised wall clock) for the forward
 pass and for forward + backward (gradients of x, dt, A, B, C, D), at VFI-like shapes: b=8,
 l in {1024, 4096, 16384} (a 64x64 feature map is 4096 tokens, two interleaved frames 8192),
-h=8 heads, p=32, n in {64, 128}, float32 and bfloat16. The table's last column is
+h=8 heads, p=32, n in {64, 128}, fp32 and bf16. The table's last column is
 compiled / triton. ``--torch-chunk-sizes 64 128 256`` times our torch scan (eager and compiled) at
 each chunk length and keeps the fastest (the chunk length changes only rounding, not the result;
 the triton column always uses ``--chunk-size``); the JSON keeps every chunk's time. On CPU a small subset runs (so ``make bench`` works anywhere). Results are
@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,34 +25,13 @@ from typing import Callable
 
 import torch
 
-from .backends import BackendError, load_triton_ssd
-from .ssd import ssd_chunked, ssd_naive
+from vfi_lib.speed.timer import device_name, time_fn
+from vfi_lib.ssm.backends import BackendError, load_triton_ssd
+from vfi_lib.ssm.ssd import ssd_chunked, ssd_naive
 
-DEFAULT_JSON = Path("outputs/benchmarks/ssm.json")
+_TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("naive", "eager", "compiled", "triton")
 NAIVE_MAX_LEN = 1024  # the per-step loop is O(l) kernel launches
-
-
-def _time_ms(fn: Callable[[], None], device: torch.device, warmup: int, iters: int) -> float:
-    """Median wall time of ``fn`` in ms (CUDA events on GPU)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        for _ in range(iters):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-    else:
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
 
 
 def _make_inputs(b, l, h, p, n, dtype, device, seed=0):
@@ -97,13 +75,13 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
         b = batch or 8
         lengths = lengths or ([1024, 4096] if quick else [1024, 4096, 16384])
         dstates = dstates or ([64] if quick else [64, 128])
-        dtypes = dtypes or ["float32", "bfloat16"]
+        dtypes = dtypes or ["fp32", "bf16"]
         warmup, iters = (3, 10) if quick else (5, 20)
     else:
         b = batch or 2
         lengths = lengths or ([256] if quick else [256, 1024])
         dstates = dstates or [64]
-        dtypes = dtypes or ["float32"]
+        dtypes = dtypes or ["fp32"]
         warmup, iters = (1, 3) if quick else (2, 5)
         chunk_size = min(chunk_size, 64)  # the CPU path's sweet spot (O(l T) intra-chunk work)
     torch_chunks = [int(t) for t in (torch_chunk_sizes or [chunk_size])]
@@ -117,7 +95,7 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
         except BackendError as err:
             log(f"triton: unavailable ({err})")
     meta = {
-        "device": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "device": device_name(device),
         "torch": torch.__version__, "python": platform.python_version(), "batch": b, "heads": h,
         "headdim": p, "chunk_size": chunk_size, "torch_chunk_sizes": torch_chunks, "warmup": warmup, "iters": iters,
         "ngroups": 1, "unit": "ms (median)",
@@ -134,7 +112,7 @@ def run_benchmarks(device: torch.device, quick: bool = False, lengths=None, dsta
     for l in lengths:
         for n in dstates:
             for dtype_name in dtypes:
-                dtype = getattr(torch, dtype_name)
+                dtype = _TORCH_DTYPES[dtype_name]
                 inputs = _make_inputs(b, l, h, p, n, dtype, device)
                 fns: dict[str, list[tuple[int, Callable]]] = {
                     "naive": [(0, lambda *a: ssd_naive(*a[:5], D=a[5]))] if l <= NAIVE_MAX_LEN else [],
@@ -180,7 +158,7 @@ def _time_impl(name: str, fn: Callable, inputs, mode: str, device: torch.device,
             torch.cuda.synchronize(device)
         if name == "compiled":  # includes the compilation (or the cache hit)
             row["compiled_first_call_s"] = round(row.get("compiled_first_call_s", 0) + time.perf_counter() - t0, 2)
-        return round(_time_ms(run, device, warmup, iters), 4)
+        return round(time_fn(run, device, warmup, iters).median_ms, 4)
     except (RuntimeError, torch.OutOfMemoryError) as err:  # OOM, compile failure
         row[f"{name}_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
         log(f"  {name} l={row['l']} n={row['d_state']} {row['dtype']} {row['mode']}: {row[f'{name}_error']}")
@@ -214,38 +192,45 @@ def _write_json(result: dict, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vfi_lib.ssm.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"output JSON (default {DEFAULT_JSON})")
+    from vfi_lib.cli import add_runtime_args, main_wrapper, resolve_device
+    from vfi_lib.paths import result_path
+
+    ap = argparse.ArgumentParser(prog="python -m vfi_lib.speed.ssd", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, default=None,
+                    help="output JSON (default outputs/benchmarks/ssd_<device>__<run id>.json)")
     ap.add_argument("--quick", action="store_true", help="small subset (fewer lengths, d_state 64, fewer iterations)")
-    ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
+    add_runtime_args(ap, multi_dtype=True, compile=False, ssm_backend=False)
     ap.add_argument("--lengths", type=int, nargs="+", help="sequence lengths l")
     ap.add_argument("--dstates", type=int, nargs="+", help="state sizes n")
-    ap.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16", "float16"])
     ap.add_argument("--modes", nargs="+", choices=["fwd", "fwd+bwd"])
-    ap.add_argument("--impls", nargs="+", choices=list(IMPLS))
+    ap.add_argument("--impls", nargs="+", choices=list(IMPLS), help="implementations to time (all backends by default)")
     ap.add_argument("--batch", type=int, help="batch size (default 8 on GPU, 2 on CPU)")
     ap.add_argument("--chunk-size", type=int, default=256, help="SSD chunk (CPU runs cap it at 64)")
     ap.add_argument("--torch-chunk-sizes", type=int, nargs="+",
                     help="chunk lengths tried for the torch scan (eager, compiled); the fastest is reported")
     ap.add_argument("--tf32", action="store_true",
                     help="allow TF32 float32 matmuls (mamba_ssm's Triton kernels use TF32 dots in float32)")
-    args = ap.parse_args(argv)
-    if args.tf32:
-        torch.set_float32_matmul_precision("high")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    impls = args.impls or (IMPLS if device.type == "cuda" else None)
-    print(f"SSD benchmark on {device} (torch {torch.__version__}); ms, median")
-    print(_header(impls or (("naive", "eager") if args.quick else ("naive", "eager", "compiled"))))
-    result = run_benchmarks(device, quick=args.quick, lengths=args.lengths, dstates=args.dstates,
-                            dtypes=args.dtypes, modes=args.modes, impls=impls, batch=args.batch,
-                            chunk_size=args.chunk_size, torch_chunk_sizes=args.torch_chunk_sizes, json_path=args.json)
-    _write_json(result, args.json)
-    ratios = [r["compiled_over_triton"] for r in result["rows"] if r.get("compiled_over_triton")]
-    if ratios:
-        gmean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-        print(f"compiled/triton: geometric mean {gmean:.2f}, max {max(ratios):.2f} over {len(ratios)} rows")
-    print(f"wrote {args.json}")
-    return 0
+
+    def run(argv_):
+        args = ap.parse_args(argv_)
+        if args.tf32:
+            torch.set_float32_matmul_precision("high")
+        device = resolve_device(args.device)
+        json_path = args.json or result_path("benchmarks", f"ssd_{device.type}", "json")
+        impls = args.impls or (IMPLS if device.type == "cuda" else None)
+        print(f"SSD benchmark on {device} (torch {torch.__version__}); ms, median")
+        print(_header(impls or (("naive", "eager") if args.quick else ("naive", "eager", "compiled"))))
+        result = run_benchmarks(device, quick=args.quick, lengths=args.lengths, dstates=args.dstates,
+                                dtypes=args.dtype, modes=args.modes, impls=impls, batch=args.batch,
+                                chunk_size=args.chunk_size, torch_chunk_sizes=args.torch_chunk_sizes, json_path=json_path)
+        _write_json(result, json_path)
+        ratios = [r["compiled_over_triton"] for r in result["rows"] if r.get("compiled_over_triton")]
+        if ratios:
+            gmean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+            print(f"compiled/triton: geometric mean {gmean:.2f}, max {max(ratios):.2f} over {len(ratios)} rows")
+        print(f"wrote {json_path}")
+
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

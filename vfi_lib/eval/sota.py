@@ -103,14 +103,13 @@ def markdown_table(our_rows: Sequence[Mapping[str, Any]] = (), columns: Sequence
             v = item[0].get(sort_by)
             return (v is None, -(v if v is not None else 0.0))
         rows.sort(key=key)  # stable: ties keep SOTA order
-    header = [METRIC_LABELS.get(c, c.capitalize()) for c in cols]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(":---" for _ in cols) + " |"]
+    from vfi_lib.viz.tables import markdown_table as render
+
+    cells = []
     for r, ours in rows:
-        cells = [_fmt(r.get(c), digits) for c in cols]
-        if ours:
-            cells = [f"**{c}**" for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        row = {c: _fmt(r.get(c), digits) for c in cols}
+        cells.append({c: f"**{v}**" for c, v in row.items()} if ours else row)
+    return render(cells, cols, headers=[METRIC_LABELS.get(c, c.capitalize()) for c in cols], align=":")
 
 
 def targets_markdown(our_rows: Mapping[str, Mapping[str, Any]] | None = None, digits: int = 2) -> str:
@@ -121,17 +120,17 @@ def targets_markdown(our_rows: Mapping[str, Mapping[str, Any]] | None = None, di
             ("Phase 3", PHASE_TARGETS["phase3"], ">= "), ("RIFE", PHASE_TARGETS["RIFE"], ""),
             ("VFIMamba", PHASE_TARGETS["VFIMamba"], "")]
     cols += [(name, vals, "") for name, vals in our_rows.items()]
-    lines = ["| Dataset | " + " | ".join(c[0] for c in cols) + " |", "| :--- " + "| :--- " * len(cols) + "|"]
+    from vfi_lib.viz.tables import markdown_table as render
+
+    table = []
     for m in TARGET_METRICS:
-        cells = []
-        for _, vals, prefix in cols:
+        row = {"Dataset": METRIC_LABELS[m]}
+        for name, vals, prefix in cols:
             v = vals.get(m)
-            if v is None:
-                cells.append("--")
-            else:  # targets as the plan writes them (">= 34.5"), results with ``digits`` decimals
-                cells.append(prefix + f"{float(v):.1f}" if prefix else _fmt(float(v), digits))
-        lines.append(f"| {METRIC_LABELS[m]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            # targets as the plan writes them (">= 34.5"), results with ``digits`` decimals
+            row[name] = None if v is None else (prefix + f"{float(v):.1f}" if prefix else _fmt(float(v), digits))
+        table.append(row)
+    return render(table, ["Dataset"] + [c[0] for c in cols], align=":")
 
 
 def check_targets(phase: int | str, results: Mapping[str, float]) -> list[dict[str, Any]]:

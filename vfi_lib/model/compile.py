@@ -1,4 +1,5 @@
-"""torch.compile for inference and training: the whole model as one Inductor graph.
+"""torch.compile for inference and training (one home for the compile arguments): the whole model as
+one Inductor graph.
 
 ``compile_model(model, mode)`` switches every SSD user to our torch scan (mamba_ssm's Triton kernels
 are opaque to the compiler: each call would be a graph break) and compiles with static shapes. Measured
@@ -15,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vfi_lib.ssm.backends import set_ssm_backend
+from vfi_lib.config import COMPILE_MODES
+from vfi_lib.ssm.mamba2 import set_ssm_backend
 
-COMPILE_MODES = ("off", "default", "cudagraphs")
 
 
 def compile_model(model: nn.Module, mode: str = "default", ssm_backend: str = "torch") -> nn.Module:

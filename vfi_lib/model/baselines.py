@@ -1,5 +1,5 @@
-"""Reference baselines with the model call signature, so every runner (benchmarks, TimeTest, the
-video demo) accepts them: ``model(img0, img1, t=0.5, return_aux=False, scale=1.0)`` on float
+"""Reference baselines with the model call signature, so every runner (benchmarks, speed tests, the
+video demo, the pair CLI) accepts them: ``model(img0, img1, t=0.5, return_aux=False, scale=1.0)`` on float
 (B, 3, H, W) RGB in [0, 1], returning (B, 3, H, W) (or ``(frame, aux)``).
 
 - :class:`FrameAverage`: the linear blend ``(1 - t) I0 + t I1`` (the plain average at t = 0.5);
@@ -22,9 +22,29 @@ import cv2
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from vfi_lib.model.warp import warp
 
 BASELINES = ("average", "dis")
+DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+def dis_flow(img0: np.ndarray, img1: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """OpenCV DIS optical flow (Kroeger et al., ECCV 2016) F_01 from ``img0`` to ``img1``.
+
+    Images: (H, W) uint8 grey or (H, W, 3) uint8 RGB (converted to grey). Returns (H, W, 2) float32
+    in pixels (dx, dy) with img1(p + F_01(p)) ~ img0(p). The one DIS entry point of the library
+    (the baseline below, notebooks' motion statistics).
+    """
+    if preset not in DIS_PRESETS:
+        raise ValueError(f"dis_flow: preset must be one of {sorted(DIS_PRESETS)}, got {preset!r}")
+    g0, g1 = (cv2.cvtColor(np.ascontiguousarray(x), cv2.COLOR_RGB2GRAY) if x.ndim == 3 else x for x in (img0, img1))
+    if g0.shape != g1.shape:
+        raise ValueError(f"dis_flow: img0 {g0.shape} and img1 {g1.shape} differ in size")
+    if g0.dtype != np.uint8 or g1.dtype != np.uint8:
+        raise TypeError(f"dis_flow: images must be uint8, got {g0.dtype} and {g1.dtype}")
+    return cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(g0, g1, None)
 
 
 def _t_tensor(t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -45,35 +65,20 @@ class FrameAverage(nn.Module):
         return (out, {}) if return_aux else out
 
 
-def backward_warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample img at p + flow(p) (bilinear, border clamp): (B, C, H, W), (B, 2, H, W) -> (B, C, H, W)."""
-    b, _, h, w = img.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=img.device, dtype=img.dtype),
-                            torch.arange(w, device=img.device, dtype=img.dtype), indexing="ij")
-    gx = (xs + flow[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0  # (B, H, W), align_corners=True grid
-    gy = (ys + flow[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
-    grid = torch.stack([gx, gy], dim=-1)  # (B, H, W, 2)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
 class DISFlowBaseline(nn.Module):
     """DIS-flow midpoint baseline (see module doc). ``preset``: cv2 DIS preset name."""
 
     pad_multiple = 1
     name = "baseline_dis"
-    _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
     def __init__(self, preset: str = "medium"):
         super().__init__()
-        if preset not in self._PRESETS:
-            raise ValueError(f"DISFlowBaseline: preset must be one of {sorted(self._PRESETS)}, got {preset!r}")
+        if preset not in DIS_PRESETS:
+            raise ValueError(f"DISFlowBaseline: preset must be one of {sorted(DIS_PRESETS)}, got {preset!r}")
         self.preset = preset
 
     def _flows(self, img0: torch.Tensor, img1: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         """F_01, F_10 (B, 2, H, W) in pixels of the full-resolution frames."""
-        dis = cv2.DISOpticalFlow_create(self._PRESETS[self.preset])
         b, _, h, w = img0.shape
         f01, f10 = [], []
         for i in range(b):
@@ -81,7 +86,7 @@ class DISFlowBaseline(nn.Module):
             if scale != 1.0:
                 size = (max(int(round(w * scale)), 8), max(int(round(h * scale)), 8))
                 g0, g1 = (cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (g0, g1))
-            fa, fb = dis.calc(g0, g1, None), dis.calc(g1, g0, None)  # (h', w', 2) each
+            fa, fb = dis_flow(g0, g1, self.preset), dis_flow(g1, g0, self.preset)  # (h', w', 2) each
             if scale != 1.0:
                 fa, fb = (cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / scale for f in (fa, fb))
             f01.append(fa)
@@ -95,7 +100,7 @@ class DISFlowBaseline(nn.Module):
         f01, f10 = self._flows(img0, img1, float(scale))
         flow_t0 = -(1 - tt) * tt * f01 + tt * tt * f10  # Super SloMo Eq. 4
         flow_t1 = (1 - tt) ** 2 * f01 - tt * (1 - tt) * f10
-        w0, w1 = backward_warp(img0, flow_t0), backward_warp(img1, flow_t1)
+        w0, w1 = warp(img0, flow_t0), warp(img1, flow_t1)
         out = ((1 - tt) * w0 + tt * w1).clamp(0, 1)
         if return_aux:
             return out, {"flow_t0": flow_t0, "flow_t1": flow_t1, "warped0": w0, "warped1": w1}

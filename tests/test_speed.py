@@ -1,0 +1,112 @@
+"""The speed package (vfi_lib.speed): one timer, GiB everywhere, result files that never collide.
+
+No test here asserts a speed: the tools are run on tiny CPU sizes and their outputs (JSON layout,
+file names, recorded settings, the timer's statistics on a known sleep) are checked.
+"""
+
+import json
+import time
+
+import pytest
+
+from vfi_lib.speed.timer import Timing, peak_memory_gib, time_fn
+
+
+def test_timer_statistics_on_a_known_workload():
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(0.002 if len(calls) % 2 else 0.004)
+
+    t = time_fn(fn, "cpu", warmup=2, runs=6)
+    assert isinstance(t, Timing) and len(calls) == 8 and t.runs == 6
+    assert 1.9 <= t.min_ms <= t.median_ms <= t.p90_ms and t.median_ms < 50
+    assert t.min_ms <= t.mean_ms <= t.p90_ms + 1e-9
+    with pytest.raises(ValueError, match="runs must be >= 1"):
+        time_fn(fn, "cpu", runs=0)
+    assert 0.01 < peak_memory_gib("cpu") < 64  # the process's peak RSS, in GiB
+
+
+def test_timetest_cli_writes_json(tmp_path):
+    from vfi_lib.speed.timetest import main as timetest_main, parse_resolution
+
+    assert parse_resolution("4k") == (4096, 2160) and parse_resolution("640x360") == (640, 360)
+    with pytest.raises(ValueError, match="WxH"):
+        parse_resolution("big")
+    out = tmp_path / "tt.json"
+    assert timetest_main(["--baseline", "average", "--resolution", "40x24", "--runs", "3", "--device", "cpu",
+                          "--json", str(out)]) == 0
+    js = json.loads(out.read_text())
+    assert (js["width"], js["height"], js["runs"], js["model"]) == (40, 24, 3, "baseline_average")
+    assert 0 < js["median_ms"] <= js["p90_ms"] and js["fps"] == pytest.approx(1000 / js["median_ms"])
+    assert js["peak_mem_gib"] > 0 and js["peak_mem_kind"] == "process_peak_rss"
+    assert js["compile"] == "off" and js["first_call_s"] is None and js["tile"] is None
+    assert js["settings"] == {"baseline": "average", "device": "cpu", "dtype": "fp32", "compile": "off",
+                              "ssm_backend": "auto"}
+
+
+def test_timetest_result_names_differ_by_setting(tmp_path, monkeypatch):
+    """Eager, tiled and checkpoint runs of one resolution write different files, each naming its settings."""
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.setenv("VFI_RUN_ID", "r1")
+    base = ["--phase", "1", "--tiny", "--resolution", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu"]
+    assert timetest_main(base) == 0
+    assert timetest_main(base + ["--tile", "32"]) == 0
+    assert timetest_main(base + ["--dtype", "bf16"]) == 0
+    names = sorted(p.name for p in (tmp_path / "outputs" / "benchmarks").glob("*.json"))
+    assert names == ["timetest_phase1_tiny_untrained_32x32_bf16__r1.json",
+                     "timetest_phase1_tiny_untrained_32x32_fp32__r1.json",
+                     "timetest_phase1_tiny_untrained_32x32_fp32_tile32__r1.json"]
+    monkeypatch.setenv("VFI_RUN_ID", "r2")  # a later run of the same settings keeps the first file
+    assert timetest_main(base) == 0
+    assert len(list((tmp_path / "outputs" / "benchmarks").glob("timetest_phase1_tiny_untrained_32x32_fp32__*.json"))) == 2
+
+
+def test_timetest_compile_flag(cheap_compile, tmp_path):
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    calls = cheap_compile("eager")
+    out = tmp_path / "tt.json"
+    assert timetest_main(["--phase", "1", "--tiny", "--resolution", "48x32", "--runs", "2", "--warmup", "0",
+                          "--device", "cpu", "--compile", "default", "--tile", "32", "--json", str(out)]) == 0
+    js = json.loads(out.read_text())
+    assert js["compile"] == "default" and js["first_call_s"] > 0 and len(calls) == 1 and js["tile"] == 32
+
+
+def test_ssd_bench_cpu_subset_writes_json(tmp_path):
+    """The SSD grid runs on CPU (a tiny grid here) and writes one JSON row per (shape, mode)."""
+    from vfi_lib.speed.ssd import main
+
+    out = tmp_path / "ssm.json"
+    assert main(["--device", "cpu", "--lengths", "40", "--batch", "1", "--impls", "naive", "eager",
+                 "--chunk-size", "16", "--torch-chunk-sizes", "8", "16", "--dtype", "fp32", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["meta"]["chunk_size"] == 16 and data["meta"]["batch"] == 1
+    assert [(r["l"], r["mode"], r["dtype"]) for r in data["rows"]] == [(40, "fwd", "fp32"), (40, "fwd+bwd", "fp32")]
+    for row in data["rows"]:
+        assert row["naive"] > 0 and row["eager"] > 0 and row["compiled_over_triton"] is None
+        assert set(row["eager_by_chunk"]) == {"8", "16"} and row["eager"] == min(row["eager_by_chunk"].values())
+
+
+def test_stack_bench_cpu_quick(tmp_path, capsys):
+    """``python -m vfi_lib.speed`` on CPU (quick sizes): LGS rows per ablation, the Phase-1 training step
+    and inference rows with the latency ratio between the two sizes, and a profiler summary."""
+    from vfi_lib.config import ABLATIONS
+    from vfi_lib.speed.stack import main as bench_main
+
+    out, prof = tmp_path / "cpu.json", tmp_path / "prof.txt"
+    assert bench_main(["--device", "cpu", "--only", "lgs", "models", "--phases", "1", "--json", str(out),
+                       "--profile", str(prof)]) == 0
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    assert data["meta"]["memory_unit"] == "GiB"
+    assert sorted(r["variant"] for r in rows if r["bench"] == "lgs_stage_fwd_bwd") == sorted(ABLATIONS)
+    train = [r for r in rows if r["bench"] == "train_step"]
+    assert [r["variant"] for r in train] == ["phase1"] and train[0]["samples_per_s"] > 0
+    inf = {r["shape"]: r["median_ms"] for r in rows if r["bench"] == "inference"}
+    (scaling,) = [r for r in rows if r["bench"] == "inference_scaling"]
+    assert scaling["ratio"] == pytest.approx(inf["540p"] / inf["270p"])
+    assert "phase1 train step" in prof.read_text() and "train_step" in capsys.readouterr().out

@@ -1,0 +1,165 @@
+"""TimeTest: inference latency, FPS and peak memory at a fixed input size (the peers' TimeTest.py,
+made statistically sound: per-run timings, median and p90 instead of one mean).
+
+``python -m vfi_lib.speed.timetest --resolution 1080p|4k|WxH [--phase N [--tiny] | --ckpt NAME|PATH |
+--baseline average|dis | --peer NAME --weights PATH] [--dtype bf16|fp16|fp32] [--runs N] [--warmup N]
+[--scale S] [--compile [default|cudagraphs]] [--tile N] [--device auto|cpu|cuda] [--ssm_backend ...]``
+
+Inputs are ``torch.rand`` (seeded; not zeros, which some kernels shortcut). Each run is one
+``predict`` call (padding to the model multiple included, batch 1, t = 0.5), timed by
+:func:`vfi_lib.speed.timer.time_fn`. Peak memory in GiB (:func:`vfi_lib.speed.timer.peak_memory_gib`:
+GPU allocations on CUDA, the process's peak RSS on CPU). CPU defaults are small (256x256, 5 runs,
+1 warm-up) so it finishes anywhere. Writes JSON to
+``outputs/benchmarks/timetest_<model>_<res>_<dtype>[_<compile>][_tile<N>][_s<scale>]__<run id>.json``
+(every setting that changes the number is in the name and the file) unless ``--json`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+RESOLUTIONS = {"1080p": (1920, 1080), "2k": (2048, 1080), "4k": (4096, 2160), "720p": (1280, 720), "480p": (854, 480)}
+CPU_DEFAULT = "256x256"
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """"1080p" | "4k" | "2k" | "720p" | "480p" | "WxH" -> (W, H)."""
+    key = text.lower()
+    if key in RESOLUTIONS:
+        return RESOLUTIONS[key]
+    m = re.fullmatch(r"(\d+)x(\d+)", key)
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise ValueError(f"--resolution must be one of {', '.join(RESOLUTIONS)} or WxH (e.g. 640x360), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def time_model(
+    model: nn.Module,
+    width: int,
+    height: int,
+    runs: int = 100,
+    warmup: int = 10,
+    dtype: str | None = None,
+    scale: float = 1.0,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    compile: str = "off",
+    tile: int | None = None,
+) -> dict:
+    """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
+
+    ``compile``: "off" | "default" | "cudagraphs" (:func:`vfi_lib.model.compile.compile_model`); the first
+    call, which compiles, is reported as ``first_call_s`` (None without compile) and is not one of the
+    timed runs. ``tile``: tiled inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g.
+    512 to bound memory at 1080p/4K on CPU.
+    """
+    from vfi_lib.infer.interpolate import predict
+    from vfi_lib.model.compile import compile_model
+    from vfi_lib.speed.timer import device_name, peak_memory_gib, reset_peak_memory, sync, time_fn
+
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    device = torch.device(device)
+    model = compile_model(model.to(device).eval(), compile)
+    gen = torch.Generator().manual_seed(seed)
+    img0 = torch.rand(1, 3, height, width, generator=gen).to(device)
+    img1 = torch.rand(1, 3, height, width, generator=gen).to(device)
+    dt = None if dtype in (None, "fp32") else dtype
+
+    def once() -> None:
+        predict(model, img0, img1, 0.5, scale=scale, dtype=dt, tile=tile, overlap=min(64, tile // 4) if tile else 64)
+
+    with torch.no_grad():
+        first_call_s = None
+        if compile != "off":  # the compilation, kept out of warm-up and runs
+            t0 = time.perf_counter()
+            once()
+            sync(device)
+            first_call_s = time.perf_counter() - t0
+        for _ in range(warmup):
+            once()
+        reset_peak_memory(device)
+        t = time_fn(once, device, warmup=0, runs=runs)
+    return {
+        "width": width, "height": height, "runs": runs, "warmup": warmup, "dtype": dtype or "fp32",
+        "scale": scale, "compile": compile, "tile": tile, "first_call_s": first_call_s, "device": str(device),
+        "device_name": device_name(device), **t.as_dict(), "fps": 1000.0 / t.median_ms, "torch": torch.__version__,
+        "threads": torch.get_num_threads(), "peak_mem_gib": peak_memory_gib(device),
+        "peak_mem_kind": "cuda_max_allocated" if device.type == "cuda" else "process_peak_rss",
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vfi_lib.cli import add_model_args, add_runtime_args
+
+    ap = argparse.ArgumentParser(prog="python -m vfi_lib.speed.timetest", description="Inference speed test.")
+    ap.add_argument("--resolution", help=f"{' | '.join(RESOLUTIONS)} | WxH (default 1080p on CUDA, {CPU_DEFAULT} on CPU)")
+    add_model_args(ap, sources=("phase", "ckpt", "baseline", "peer"), required=False)
+    add_runtime_args(ap)
+    ap.add_argument("--runs", type=int, help="timed runs (default 100 on CUDA, 5 on CPU)")
+    ap.add_argument("--warmup", type=int, help="warm-up runs (default 10 on CUDA, 1 on CPU)")
+    ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
+    ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
+    ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json)")
+    return ap
+
+
+def result_stem(label: str, res: str, args: argparse.Namespace) -> str:
+    """``timetest_<model>_<res>_<dtype>[_<compile>][_tile<N>][_s<scale>][_<backend>]``."""
+    parts = ["timetest", label, res.lower(), args.dtype]
+    if args.compile != "off":
+        parts.append(f"compile-{args.compile}")
+    if args.tile:
+        parts.append(f"tile{args.tile}")
+    if args.scale != 1.0:
+        parts.append(f"s{args.scale:g}")
+    if args.ssm_backend != "auto":
+        parts.append(args.ssm_backend)
+    return "_".join(parts)
+
+
+def run_cli(argv: list[str] | None = None) -> dict:
+    from vfi_lib.cli import load_model_from_args, model_settings, resolve_device
+    from vfi_lib.model import count_parameters
+    from vfi_lib.paths import result_path
+
+    args = build_parser().parse_args(argv)
+    if not (args.ckpt or args.baseline or args.peer or args.phase):
+        args.phase = 1
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    res = args.resolution or ("1080p" if cuda else CPU_DEFAULT)
+    width, height = parse_resolution(res)
+    runs = args.runs if args.runs is not None else (100 if cuda else 5)
+    warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    model, label = load_model_from_args(args, device, compile=False)  # time_model compiles (first call timed apart)
+    result = {"model": label, "params": count_parameters(model), "resolution": res,
+              "settings": model_settings(args),
+              **time_model(model, width, height, runs, warmup, args.dtype, args.scale, device,
+                           compile=args.compile, tile=args.tile)}
+    path = Path(args.json) if args.json else result_path("benchmarks", result_stem(label, res, args), "json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    mem = "GiB GPU" if cuda else "GiB peak RSS"
+    print(f"{label} {width}x{height} {result['dtype']} on {result['device']}: median {result['median_ms']:.2f} ms, "
+          f"p90 {result['p90_ms']:.2f} ms, {result['fps']:.2f} FPS, peak {result['peak_mem_gib']:.2f} {mem} -> {path}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vfi_lib.cli import main_wrapper
+
+    return main_wrapper(run_cli, argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
