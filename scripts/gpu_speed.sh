@@ -2,8 +2,8 @@
 # One device call for the speed issues (4, 10); on a 2-GPU machine the two halves run in parallel:
 #   GPU 0 (SSM): torch.compile diagnosis of the SSD dispatcher, the bf16 Mamba2 triton-vs-torch GPU test
 #                (faulthandler dump if it stalls), the other GPU tests, and the SSD benchmark with a
-#                chunk-size sweep for our torch scan (python -m vfi_lib.ssm.bench).
-#   GPU 1 (models): python -m vfi_lib.bench --only models --compile (eager vs torch.compile vs CUDA graphs)
+#                chunk-size sweep for our torch scan (python -m vfi_lib.speed.ssd).
+#   GPU 1 (models): python -m vfi_lib.speed --only models --compile (eager vs torch.compile vs CUDA graphs)
 #                and the profiler summary of the compiled training step ("after").
 #   OUT=/tmp/o bash scripts/gpu_speed.sh      # repo root; mamba_ssm sdist in .whl/ (tests/gpu/README.md)
 # MODELS_SPLIT=1: only the model bench, phase 1 on GPU 1 and phase 2 on GPU 0.
@@ -27,22 +27,22 @@ ssm() {
       -k "not (triton_backend_matches_torch_backend and dtype1)" > "$R/pytest_gpu.log" 2>&1; echo "rc=$?" >> "$R/pytest_gpu.log"
   fi
   # shellcheck disable=SC2086
-  timeout "${SSM_TIMEOUT:-330}" python3 -m vfi_lib.ssm.bench --json "$R/ssm_bench.json" $SSM_BENCH_ARGS \
+  timeout "${SSM_TIMEOUT:-330}" python3 -m vfi_lib.speed.ssd --json "$R/ssm_bench.json" $SSM_BENCH_ARGS \
     > "$R/ssm_bench.log" 2>&1; echo "rc=$?" >> "$R/ssm_bench.log"
 }
 models() {
   export CUDA_VISIBLE_DEVICES=$1
   # shellcheck disable=SC2086
-  timeout "${MODEL_TIMEOUT:-400}" python3 -m vfi_lib.bench --only models --compile --json "$R/gpu_models.json" \
+  timeout "${MODEL_TIMEOUT:-400}" python3 -m vfi_lib.speed --only models --compile --json "$R/gpu_models.json" \
     ${MODEL_ARGS:-} > "$R/bench_models.log" 2>&1; echo "rc=$?" >> "$R/bench_models.log"
-  timeout "${PROFILE_TIMEOUT:-140}" python3 -m vfi_lib.bench --only --compile --phases 1 \
+  timeout "${PROFILE_TIMEOUT:-140}" python3 -m vfi_lib.speed --only --compile --phases 1 \
     --profile "$R/profile_after.txt" --json "$R/profile_run.json" > "$R/profile.log" 2>&1; echo "rc=$?" >> "$R/profile.log"
 }
 if [ "${MODELS_SPLIT:-0}" = 1 ] && [ "$ngpu" -ge 2 ]; then  # phase 1 on GPU 1, phase 2 on GPU 0 (no SSM half)
   for g in 0 1; do
     ( export CUDA_VISIBLE_DEVICES=$g; p=$((2 - g))
       # shellcheck disable=SC2086
-      timeout "${MODEL_TIMEOUT:-400}" python3 -m vfi_lib.bench --only models --compile --phases "$p" \
+      timeout "${MODEL_TIMEOUT:-400}" python3 -m vfi_lib.speed --only models --compile --phases "$p" \
         --json "$R/gpu_models_p$p.json" ${MODEL_ARGS:-} > "$R/bench_models_p$p.log" 2>&1
       echo "rc=$?" >> "$R/bench_models_p$p.log" ) &
   done

@@ -74,7 +74,7 @@ fi
 # 3. benchmark (JSON is rewritten after every row, so a timeout keeps the rows measured so far)
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of arguments
-  timeout "$BENCH_TIMEOUT" "$PY" -m vfi_lib.ssm.bench --json "$OUT/ssm_bench.json" $BENCH_ARGS 2>&1 \
+  timeout "$BENCH_TIMEOUT" "$PY" -m vfi_lib.speed.ssd --json "$OUT/ssm_bench.json" $BENCH_ARGS 2>&1 \
     | tee "$OUT/ssm_bench.log" || status=1
 fi
 exit "$status"

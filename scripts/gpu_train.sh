@@ -43,17 +43,20 @@ timeout -k 10 "${BUDGET:-400}" bash -c work; echo "work rc=$? (124 = time budget
 python3 - "$R" <<'PY'
 import json, statistics, sys
 from pathlib import Path
+from vfi_lib.train.runlog import load_run
 R = Path(sys.argv[1])
-def recs(exp):
-    p = R / "log" / exp / "metrics.jsonl"
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 for exp in ("p1_syn", "p1_bbb", "p2_syn", "p2_bbb", "ddp1", "ddp2"):
-    r = recs(exp); tr = [x for x in r if x.get("kind") == "train"]; va = [x for x in r if x.get("kind") == "val"]
-    sps = statistics.median([x["samples_per_s"] for x in tr[1:]] or [0])
-    print(f"{exp:8s} steps {tr[-1]['step'] if tr else 0:5d}  samples/s {sps:7.1f}  peak GB {max([x.get('peak_mem_gb', 0) for x in tr] or [0]):.2f}"
-          f"  loss {tr[0]['loss'] if tr else 0:.4f} -> {tr[-1]['loss'] if tr else 0:.4f}  val PSNR {[round(x['psnr'], 2) for x in va][-4:]}")
-for s in sorted((R / "bench").glob("*.json")):
-    d = json.loads(s.read_text()); print(f"holdout {d['model']:40s} PSNR {d['psnr']:.3f} SSIM {d['ssim']:.4f} n={d['n']}")
+    if not (R / "log" / exp / "metrics.jsonl").exists():
+        continue
+    run = load_run(R / "log" / exp)
+    steps, loss = run.series("loss")
+    sps = statistics.median(run.series("samples_per_s")[1][1:] or [0])
+    peak = max(run.series("peak_mem_gb")[1] or [0])
+    print(f"{exp:8s} steps {int(steps[-1]) if steps else 0:5d}  samples/s {sps:7.1f}  peak GB {peak:.2f}"
+          f"  loss {loss[0] if loss else 0:.4f} -> {loss[-1] if loss else 0:.4f}  val PSNR {[round(v, 2) for v in run.series('val_psnr')[1]][-4:]}")
+from vfi_lib.eval.benchmarks import latest_results
+for d in latest_results(R / "bench"):
+    print(f"holdout {d['model']:40s} PSNR {d['psnr']:.3f} SSIM {d['ssim']:.4f} n={d['n']}")
 for name in ("summary_2proc.json", "summary.json"):
     p = R / "log" / "ddp2" / name
     if p.exists():

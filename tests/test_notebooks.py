@@ -38,10 +38,10 @@ def test_runner_orders_reports_failures_and_passes_only_declared_parameters(tmp_
     nbdir.mkdir()
     _make_notebook(nbdir / "02_bad.ipynb", ["# boom\nraise ValueError('broken on purpose')"])
     _make_notebook(nbdir / "01_ok.ipynb", ["assert x == 5, x"])
-    _make_notebook(nbdir / "10_other.ipynb", ["assert 'y' not in dir()"], params="smoke = True  # tiny")
+    _make_notebook(nbdir / "10_other.ipynb", ["assert 'x' not in dir()"], params="smoke = True  # tiny")
     (nbdir / "README.ipynb").write_text("{}")  # not numbered: ignored
     assert [p.name for p in runner.discover(nbdir)] == ["01_ok.ipynb", "02_bad.ipynb", "10_other.ipynb"]
-    res = runner.run(smoke=True, parameters={"x": 5, "y": 2}, notebook_dir=nbdir,
+    res = runner.run(smoke=True, parameters={"x": 5}, notebook_dir=nbdir,
                      runs_dir=tmp_path / "runs", run_id="r", progress=False)
     assert [r.status for r in res] == ["ok", "failed", "ok"]
     assert "code cell 2" in res[1].error and "ValueError: broken on purpose" in res[1].error
@@ -49,14 +49,33 @@ def test_runner_orders_reports_failures_and_passes_only_declared_parameters(tmp_
     assert "02_bad.ipynb" in table and "failed" in table
     with pytest.raises(FileNotFoundError, match="matches --only 99"):
         runner.discover(nbdir, only=["99"])
+    # a mistyped -p name is an error naming the closest declared parameter, not silently dropped
+    with pytest.raises(ValueError, match=r"parameter 'xx' \(did you mean 'x'\?\) is not declared.*declared: smoke"):
+        runner.run(smoke=True, parameters={"xx": 5}, notebook_dir=nbdir, runs_dir=tmp_path / "runs", progress=False)
+
+
+def test_runner_gives_the_kernels_the_run_id_and_smoke_flag(tmp_path):
+    """Result files carry the run id; smoke runs write under outputs/smoke (VFI_SMOKE in the kernel)."""
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _make_notebook(nbdir / "01_env.ipynb", ["import os\nassert os.environ['VFI_RUN_ID'] == 'rid'\n"
+                                            "assert os.environ['VFI_SMOKE'] == ('1' if smoke else '0'), smoke\n"
+                                            "from vfi_lib.paths import outputs_root\n"
+                                            "assert outputs_root().name == ('smoke' if smoke else 'outputs')"])
+    for smoke in (True, False):
+        res = runner.run(smoke=smoke, notebook_dir=nbdir, runs_dir=tmp_path / "runs", run_id="rid", progress=False)
+        assert res[0].status == "ok", res[0].error
 
 
 def test_cli_exit_code_names_the_failing_notebook(tmp_path, monkeypatch, capsys):
     nbdir = tmp_path / "notebooks"
     nbdir.mkdir()
     _make_notebook(nbdir / "05_fails.ipynb", ["1/0"])
-    monkeypatch.setattr(runner, "NOTEBOOK_DIR", nbdir)
-    monkeypatch.setattr(runner, "RUNS_DIR", tmp_path / "runs")
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.setenv("VFI_HOME", str(tmp_path))  # notebooks/ and papermill_runs/ of this project root
     assert runner.main(["run", "--smoke"]) == 1
     err = capsys.readouterr().err
     assert "FAILED 05_fails.ipynb" in err and "ZeroDivisionError" in err
+    assert list((tmp_path / "papermill_runs").glob("*-smoke/05_fails.ipynb"))
+    assert runner.main(["run", "-p", "smok", "1"]) == 2
+    assert "did you mean 'smoke'" in capsys.readouterr().err

@@ -199,3 +199,44 @@ def test_init_from_earlier_phase_and_max_minutes(tmp_path):
     quick = p1.override(max_steps=1000, max_minutes=1e-6, exp_name="p1q")
     s = train(quick)
     assert s["step"] == 10
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig):
+    """A signal mid-run: the step in flight finishes, latest.pt is written at that step, the exit
+    status is 128 + signal, and the same command resumes from there."""
+    args = ["--exp_name", "sig", "--max_steps", "100000", "--epochs", "1000", "--ckpt_interval", "0", "--log_interval", "1"]
+    cmd = [sys.executable, "-m", "vfi_lib.train", *SMALL, "--ckpt_dir", str(tmp_path / "ckpt"),
+           "--log_dir", str(tmp_path / "log"), *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "log" / "sig" / "metrics.jsonl"
+    deadline = time.time() + 90
+    while proc.poll() is None and time.time() < deadline:
+        if metrics.exists() and sum('"train"' in ln for ln in metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read()[-3000:]
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 128 + int(sig), err[-3000:]
+    assert f"{signal.Signals(sig).name} received" in err and "Traceback" not in err
+    state = load_checkpoint(tmp_path / "ckpt" / "sig" / "latest.pt")
+    step = state["train_state"]["step"]
+    logged = [r["step"] for r in _metrics(metrics) if r["kind"] == "train"]
+    assert step >= 2 and logged[-1] == step  # the checkpoint is the last finished step
+    summary = json.loads((tmp_path / "log" / "sig" / "summary.json").read_text())
+    assert summary["interrupted"] == signal.Signals(sig).name and summary["step"] == step
+    again = _run([*args[:2], "--max_steps", str(step + 2), *args[4:]], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"step {step}" in again.stderr and "resumed from" in again.stderr
+    assert load_checkpoint(tmp_path / "ckpt" / "sig" / "latest.pt")["train_state"]["step"] == step + 2
+
+
+def test_auto_workers_and_warmup():
+    from vfi_lib.train.trainer import effective_warmup, resolve_workers
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert resolve_workers(-1) == max(0, min(4, cores - 1)) and resolve_workers(3) == 3
+    assert effective_warmup(-1, 200) == 20 and effective_warmup(-1, 10**6) == 2000  # auto: min(2000, 10%)
+    assert effective_warmup(50, 200) == 50 and effective_warmup(0, 200) == 0  # explicit values are kept
+    assert preset("phase1").train.num_workers == -1 and preset("phase1").train.warmup_steps == -1

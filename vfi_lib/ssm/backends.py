@@ -156,8 +156,9 @@ def resolve_backend(name: str, device: torch.device | str | None) -> str:
     if name == "triton":
         if dev.type != "cuda":
             raise BackendError(
-                f"SSM backend 'triton' needs CUDA tensors, got device {dev}; use backend='torch' or 'auto' "
-                f"on this device. To get the kernels on a CUDA machine: {INSTALL_HINT}"
+                f"SSM backend 'triton' needs CUDA tensors, got device {dev}; on this device use --ssm_backend "
+                f"auto|torch (Python: ssm_backend='auto', or load_model(..., ssm_backend='auto')). To get the "
+                f"kernels on a CUDA machine: {INSTALL_HINT}"
             )
         load_triton_ssd()
         return "triton"

@@ -27,10 +27,12 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from vfi_lib.config import COMPILE_MODES, TINY, Config, ConfigError, ModelConfig, TrainConfig, preset
+from vfi_lib.config import (AMP_MODES, BACKBONE_MODES, COMPILE_MODES, DATASETS, SSM_BACKENDS, TINY, Config, ConfigError,
+                            ModelConfig, TrainConfig, preset)
 from vfi_lib.model.precision import DTYPES
 
 MODEL_FLAGS = ("backbone_mode", "use_mhc", "ssm_backend")
+CHOICES = {"ssm_backend": SSM_BACKENDS, "backbone_mode": BACKBONE_MODES, "amp": AMP_MODES, "dataset": DATASETS}
 
 
 def _bool(v: str) -> bool:
@@ -84,6 +86,8 @@ def _add_field(parser: argparse.ArgumentParser, cls: type, f: dataclasses.Field)
             kw.update(nargs=len(args), type=args[0])
     else:
         kw.update(type=tp)
+        if f.name in CHOICES:
+            kw.update(choices=CHOICES[f.name])
     parser.add_argument(f"--{f.name}", **kw)
 
 
