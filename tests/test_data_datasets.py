@@ -88,6 +88,9 @@ def test_vimeo_errors_name_the_file(tmp_path):
     ds.set_crop(28)
     with pytest.raises(DataError, match=r"00001/0001.*smaller than the 28x28"):
         ds[0]
+    (frames_root / "tri_trainlist.txt").write_bytes(bytes(range(128, 256)) * 4)  # binary junk, not a list
+    with pytest.raises(DataError, match=r"tri_trainlist\.txt: Vimeo90K train list is not a UTF-8 text file"):
+        Vimeo90K(frames_root, "train")
 
 
 # ----------------------------------------------------------------------------- augmentations
@@ -276,6 +279,9 @@ def test_snu_film_path_remapping(tmp_path):
     (tmp_path / "test-extreme.txt").write_text("a/test/Y/1.png a/test/Y/2.png a/test/Y/3.png\n")
     with pytest.raises(DataError, match=r"test/Y/1\.png.*not found"):
         SNUFilm(tmp_path, "extreme")
+    (tmp_path / "test-extreme.txt").write_bytes(b"\xff\xd8\xff\xe0 a JPEG saved under the list's name")
+    with pytest.raises(DataError, match=r"test-extreme\.txt: SNU-FILM extreme list is not a UTF-8 text file"):
+        SNUFilm(tmp_path, "extreme")
 
 
 def test_xtest_8x(tmp_path):
@@ -333,3 +339,51 @@ def test_bbb_holdout_and_repeats(tmp_path):
     assert len(build_train_dataset(cfg)) == len(BBBSequence(None, "train"))
     with pytest.raises(DataError, match="no train triplets"):
         BBBSequence(tmp_path, "train", holdout=19)
+    (tmp_path / "MANIFEST.json").write_bytes(b"\x00\x01 binary")
+    with pytest.raises(DataError, match=r"MANIFEST\.json: Big Buck Bunny frame manifest is a binary file"):
+        BBBSequence(tmp_path, "val", holdout=5)
+
+
+def _bbb_frames(seq) -> set[int]:
+    return {int(x) for e in seq.entries for x in e[1].split("/")[1].split("-")}
+
+
+def test_sample_validates_on_held_out_frames():
+    cfg = preset("phase1", dataset="sample", crop_size=64)
+    train, val = build_train_dataset(cfg), build_val_dataset(cfg)
+    train_frames = {f for _, tri in train.entries for f in tri["frames"]}  # 11..65: the 6 embedded triplets
+    val_frames = _bbb_frames(val)
+    assert len(val) == 14 and min(val_frames) >= 102 and not train_frames & val_frames
+    assert not _bbb_frames(BBBSequence(None, "train")) & val_frames  # nor does --dataset bbb train on them
+    item = val[0]
+    assert item["img0"].shape == (3, 256, 448) and item["t"].item() == 0.5
+
+
+def test_bbb_val_refuses_embedded_training_frames(tmp_path):
+    from vfi_lib.data.embedded import SAMPLE_DIR
+
+    seq_dir = SAMPLE_DIR / "sequence"  # "eval bbb --path vfi_lib/data/sample/sequence"
+    with pytest.raises(DataError, match=r"sequence: these are the embedded sample frames.*clip frames 96\.\.101.*"
+                                        r"--dataset bbb/sample train on.*no path.*extract_sample\.py --all-frames") as e:
+        BBBSequence(seq_dir, "val")
+    assert "\n" not in str(e.value)
+    copy = tmp_path / "copy"  # a byte-identical copy elsewhere is the same data
+    copy.mkdir()
+    for f in seq_dir.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(DataError, match="embedded sample frames"):
+        BBBSequence(copy, "val")
+    # allowed where no val triplet touches a training frame: the hold-out at 102 as in the default ...
+    ok = BBBSequence(seq_dir, "val", clip_frames=132)
+    assert _bbb_frames(ok) == _bbb_frames(BBBSequence(None, "val"))
+    # ... and the full clip as extract_sample.py --all-frames writes it (PNG + MANIFEST.json, hold-out 102..131)
+    full = tmp_path / "bbb_all"
+    full.mkdir()
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 200, (24, 32, 3), dtype=np.uint8)
+    for i in range(132):
+        _png(full / f"frame_{i:03d}.png", np.roll(base, i, axis=1))
+    (full / "MANIFEST.json").write_text('{"clip_frames": 132, "holdout": 30, "duplicate_frames": [7, 32, 57, 82, 107], '
+                                        '"generator": "scripts/extract_sample.py"}')
+    val = BBBSequence(full, "val")
+    assert min(_bbb_frames(val)) >= 102 and len(val) > 14

@@ -9,7 +9,7 @@ import torch
 
 from vfi_lib.data import (DataError, DataWarning, SampleTriplets, VideoReader, VideoWriter, load_image,
                           sample_manifest, sample_sequence, sample_triplets, save_image, to_float)
-from vfi_lib.data.io import check_same_size, read_list
+from vfi_lib.data.io import check_same_size, read_json, read_list
 
 
 def _rand(h=24, w=32, c=3, seed=0, dtype=np.uint8, hi=256):
@@ -96,6 +96,65 @@ def test_lists_and_size_checks(tmp_path):
         read_list(tmp_path / "nolist.txt")
     with pytest.raises(DataError, match=r"b\.png.*30x24.*differs"):
         check_same_size([_rand(), _rand(24, 30)], ["a.png", "b.png"])
+    (tmp_path / "bom.txt").write_bytes("\ufeff00001/0001\r\n00001/0002\r\n".encode())  # Windows editors
+    assert read_list(tmp_path / "bom.txt") == ["00001/0001", "00001/0002"]
+
+
+def test_binary_list_and_manifest_files_raise_dataerror_naming_them(tmp_path):
+    (tmp_path / "tri_trainlist.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")  # an image, not a list
+    with pytest.raises(DataError, match=r"tri_trainlist\.txt: list is not a UTF-8 text file") as e:
+        read_list(tmp_path / "tri_trainlist.txt", "list")
+    assert "\n" not in str(e.value) and e.value.__cause__ is None and e.value.__suppress_context__
+    (tmp_path / "nul.txt").write_bytes(b"00001/0001\x00\x00\x00")  # decodes as UTF-8 but is binary
+    with pytest.raises(DataError, match=r"nul\.txt.*binary"):
+        read_list(tmp_path / "nul.txt")
+    (tmp_path / "MANIFEST.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"MANIFEST\.json: manifest is not valid JSON \(.* line 1"):
+        read_json(tmp_path / "MANIFEST.json", "manifest")
+
+
+class _BadFrames(torch.utils.data.Dataset):
+    """Item 2 is an undecodable image on disk (as a corrupt frame inside a real dataset)."""
+
+    def __init__(self, root):
+        self.paths = []
+        for i in range(4):
+            p = root / f"im{i}.png"
+            if i == 2:
+                p.write_bytes(b"garbage")
+            else:
+                cv2.imwrite(str(p), _rand(8, 8, seed=i))
+            self.paths.append(p)
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.from_numpy(load_image(self.paths[i]))
+
+
+def test_dataerror_crossing_dataloader_workers_keeps_one_line(tmp_path):
+    from vfi_lib.cli import one_line  # the shared CLI error wrapper's extractor
+
+    ds = _BadFrames(tmp_path)
+    with pytest.raises(DataError) as direct:
+        ds[2]
+
+    def first_error(loader):  # as a CLI should: use the exception inside ``except``, keep only strings
+        try:
+            for _ in loader:
+                pass
+        except Exception as e:  # (a kept exception keeps the DataLoader iterator alive: its later
+            return type(e), str(e), one_line(e)  # shutdown then waits ~10 s for the workers)
+        return None
+
+    kind, msg, line = first_error(torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2))
+    assert kind is DataError  # the same type arrives in the main process ...
+    # ... but torch rebuilt it with the worker traceback in the message
+    assert msg.startswith("Caught DataError in DataLoader worker process") and "Traceback" in msg
+    assert line == str(direct.value)  # one_line: the original single line, naming the file
+    assert "im2.png: cannot decode image" in line and "\n" not in line
+    assert one_line(direct.value) == str(direct.value)  # raised in the main process: unchanged
 
 
 def test_to_float_batch_and_single_item():

@@ -33,7 +33,8 @@ from .mixing import MixedDataset, MixedSampler
 from .snu_film import SNUFilm
 from .synthetic import SyntheticMotion
 from .ucf101 import UCF101
-from .video import VideoReader, VideoWriter
+from .video import VideoReader, VideoWriter, cut_score
+from .video_clips import VideoClips
 from .vimeo90k import Vimeo90K
 from .x4k import X4KTrain
 from .xtest import XTest, Xiph
@@ -45,7 +46,8 @@ SYNTHETIC_VAL_SEED = 20240  # fixed: the synthetic validation set never changes
 __all__ = [
     "Augment", "BBBSequence", "DataError", "DataWarning", "FrameSequence", "Middlebury", "MixedDataset",
     "MixedSampler", "SNUFilm", "SampleTriplets", "SyntheticMotion", "UCF101", "VideoReader", "VideoWriter",
-    "Vimeo90K", "X4KTrain", "XTest", "Xiph", "build_train_dataset", "build_val_dataset", "load_image", "write_vimeo_layout",
+    "VideoClips", "Vimeo90K", "X4KTrain", "XTest", "Xiph", "build_train_dataset", "build_val_dataset", "cut_score",
+    "load_image", "write_vimeo_layout",
     "make_item", "make_sampler", "sample_manifest", "sample_sequence", "sample_triplets", "save_image",
     "to_float",
 ]
@@ -64,7 +66,9 @@ def build_train_dataset(cfg, epoch: int = 0) -> Dataset:
     X4KTrain(``train.x4k_path``, stride ``train.x4k_stride``) at ``train.mix_ratio`` (use
     :func:`make_sampler`). synthetic: SyntheticMotion (seed ``train.seed``; fresh triplets each
     epoch). sample: the embedded triplets. bbb: BBBSequence of ``train.data_path`` (a frame
-    directory) or of the embedded sequence when it is empty. X4K and synthetic targets are at
+    directory) or of the embedded sequence when it is empty. video: VideoClips of ``train.data_path``
+    (any folder of videos / frame folders; gaps up to ``train.video_max_gap``, the last
+    ``train.video_val_fraction`` of every clip held out). X4K, synthetic and video targets are at
     t = 0.5 for the phase-1 model and at arbitrary t for phases 2/3.
     """
     tc = cfg.train
@@ -83,24 +87,39 @@ def build_train_dataset(cfg, epoch: int = 0) -> Dataset:
         ds = SampleTriplets(crop_size=crop, augment=True)
     elif tc.dataset == "bbb":
         ds = BBBSequence(tc.data_path or None, "train", crop_size=crop)
+    elif tc.dataset == "video":
+        ds = _video(cfg, "train", crop)
     else:
         raise DataError(f"unknown train.dataset {tc.dataset!r}")
     ds.set_epoch(epoch)
     return ds
 
 
+def _video(cfg, split: str, crop) -> VideoClips:
+    tc = cfg.train
+    return VideoClips(_need(tc.data_path, "data_path", "folder of video files / frame folders"), split, crop_size=crop,
+                      max_gap=tc.video_max_gap, target="middle" if cfg.model.phase == 1 else "random",
+                      val_fraction=tc.video_val_fraction, cut_threshold=tc.video_cut_threshold,
+                      index=tc.video_index or None)
+
+
 def build_val_dataset(cfg) -> Dataset:
-    """Validation set: Vimeo90K test split (vimeo90k, x4k_mix), a fixed-seed synthetic set,
-    the embedded triplets (sample), or the Big Buck Bunny hold-out (bbb, the last 30 frames)."""
+    """Validation set, never seen in training: Vimeo90K test split (vimeo90k, x4k_mix), a
+    fixed-seed synthetic set (synthetic), the Big Buck Bunny hold-out (bbb: the last 30 frames of
+    the clip; sample: the embedded sequence's held-out frames 102..119, 14 triplets, while
+    ``--dataset sample`` trains on the 6 triplets of frames 11..65), or the held-out end of
+    every clip (video; full frames, t = 0.5)."""
     tc = cfg.train
     if tc.dataset in ("vimeo90k", "x4k_mix"):
         return Vimeo90K(_need(tc.data_path, "data_path", "Vimeo90K triplet root"), "test")
     if tc.dataset == "synthetic":
         return SyntheticMotion(SYNTHETIC_VAL_LENGTH, size=256, t=0.5, seed=SYNTHETIC_VAL_SEED)
     if tc.dataset == "sample":
-        return SampleTriplets()
+        return BBBSequence(None, "val")
     if tc.dataset == "bbb":
         return BBBSequence(tc.data_path or None, "val")
+    if tc.dataset == "video":
+        return _video(cfg, "val", None)
     raise DataError(f"unknown train.dataset {tc.dataset!r}")
 
 

@@ -11,26 +11,34 @@ triplets containing such a repeat are skipped, since their middle frame is not t
 midpoint. Repeats come from the manifest's ``duplicate_frames`` when present, else from
 :func:`find_repeats`.
 Train items are randomly cropped and augmented like Vimeo90K; val items are full frames.
+
+Validation never scores training frames. The embedded frames (``vfi_lib/data/sample/``, or a
+byte-identical copy of its ``sequence/`` files) are Big Buck Bunny clip frames, and every one
+before the clip's hold-out (clip frame 102) is trained on (``--dataset sample``: the 6 triplets,
+11..65; ``--dataset bbb``: 96..101). ``split="val"`` on such a directory therefore raises
+DataError if any val triplet would contain one of them: ``sample/sequence`` has no manifest, so
+its hold-out would be computed from its own last frame (119) and start at 90. Validate with
+``frames_dir=None`` (the embedded hold-out, 102..119) or on the full clip exported with
+``scripts/extract_sample.py --all-frames DIR`` (its MANIFEST.json places the hold-out at 102).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .augment import NO_AUGMENT, Augment, random_crop
 from .base import TrainDataset
 from .embedded import SAMPLE_DIR, sample_manifest
 from .errors import DataError, require_dir
-from .io import list_images, load_frames, load_image
+from .io import list_images, load_frames, load_image, read_json
 from .item import make_item
+from .video import DUPLICATE_THRESHOLD, repeat_thumb, repeats_from_diffs
 
-DUPLICATE_THRESHOLD = 0.15  # repeats differ by < 0.1 grey levels, real motion by > 0.29 (448x256)
+__all__ = ["BBBSequence", "DUPLICATE_THRESHOLD", "find_repeats"]
 _INDEX = re.compile(r"(\d+)$")
 
 
@@ -41,34 +49,31 @@ def _frame_index(p: Path) -> int:
     return int(m.group(1))
 
 
-def _diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean abs difference in grey levels, measured at 448x256."""
-    small = [(x if x.shape[:2] == (256, 448) else cv2.resize(x, (448, 256), interpolation=cv2.INTER_AREA)).astype(np.int16)
-             for x in (a, b)]
-    return float(np.abs(small[0] - small[1]).mean())
-
-
 def find_repeats(paths: dict[int, Path]) -> set[int]:
-    """Clip indices i whose frame repeats frame i-1.
-
-    A repeat differs from its predecessor far less than its neighbours differ from theirs:
-    d_i < DUPLICATE_THRESHOLD, or d_i < 1 grey level and d_i < 0.5 * min(d_{i-1}, d_{i+1})
-    (the relative test survives JPEG noise, which lifts a repeat's d_i to ~0.25).
-    """
-    idx = sorted(paths)
+    """Clip indices i whose frame repeats frame i-1 (:func:`vfi_lib.data.video.repeats_from_diffs`
+    on the 448x256 grey-level differences of consecutive frames)."""
     d: dict[int, float] = {}
     prev = None
-    for i in idx:
-        img = load_image(paths[i])
+    for i in sorted(paths):
+        small = repeat_thumb(load_image(paths[i]))
         if prev is not None and prev[0] == i - 1:
-            d[i] = _diff(prev[1], img)
-        prev = (i, img)
-    out = set()
-    for i, di in d.items():
-        near = [d[j] for j in (i - 1, i + 1) if j in d]
-        if di < DUPLICATE_THRESHOLD or (near and di < 1.0 and di < 0.5 * min(near)):
-            out.add(i)
-    return out
+            d[i] = float(np.abs(prev[1] - small).mean())
+        prev = (i, small)
+    return repeats_from_diffs(d)
+
+
+def _embedded_frames(d: Path, files: list[Path]) -> bool:
+    """True if ``d`` holds embedded sample frames: it is (inside) ``vfi_lib/data/sample``, or its
+    files named like the embedded sequence frames are byte-identical copies of them."""
+    sample = SAMPLE_DIR.resolve()
+    rd = d.resolve()
+    if rd == sample or sample in rd.parents:
+        return True
+    seq = sample_manifest()["sequence"]
+    embedded = {Path(seq["pattern"].format(i)).name: SAMPLE_DIR / seq["pattern"].format(i) for i in seq["frames"]}
+    same = [p for p in files if p.name in embedded]
+    return bool(same) and all(p.stat().st_size == embedded[p.name].stat().st_size
+                              and p.read_bytes() == embedded[p.name].read_bytes() for p in same)
 
 
 class BBBSequence(TrainDataset):
@@ -89,7 +94,7 @@ class BBBSequence(TrainDataset):
             files = list_images(d)
             if not files:
                 raise DataError(f"{d}: no frames found (export them with scripts/extract_sample.py --all-frames)")
-            manifest = json.loads((d / "MANIFEST.json").read_text()) if (d / "MANIFEST.json").is_file() else {}
+            manifest = read_json(d / "MANIFEST.json", "Big Buck Bunny frame manifest") if (d / "MANIFEST.json").is_file() else {}
         clip_frames = clip_frames or manifest.get("clip_frames")
         by_index = {_frame_index(p): p for p in files}
         clip_frames = int(clip_frames or max(by_index) + 1)
@@ -111,6 +116,17 @@ class BBBSequence(TrainDataset):
                 if any(j in repeats for j in range(idx[0] + 1, idx[2] + 1)):
                     continue
                 self.entries.append(([by_index[j] for j in idx], f"bbb/{idx[0]:03d}-{idx[1]:03d}-{idx[2]:03d}"))
+        if split == "val" and frames_dir is not None and _embedded_frames(d, files):
+            emb = sample_manifest()
+            first_holdout = emb["clip_frames"] - emb["holdout"]  # every embedded frame before it is trained on
+            leaked = sorted({j for paths, _ in self.entries for j in map(_frame_index, paths) if j < first_holdout})
+            if leaked:
+                raise DataError(
+                    f"{d}: these are the embedded sample frames, and a val split here would score clip frames "
+                    f"{leaked[0]}..{leaked[-1]}, which --dataset bbb/sample train on (every embedded frame before "
+                    f"{first_holdout} is training data); validate with no path (the embedded hold-out, frames "
+                    f"{first_holdout}..{max(emb['sequence']['frames'])}) or on the full clip exported with "
+                    "scripts/extract_sample.py --all-frames DIR, then pass DIR")
         if not self.entries:
             raise DataError(f"{frames_dir or SAMPLE_DIR}: no {split} triplets (frames {min(by_index)}..{max(by_index)}, "
                             f"hold-out starts at {start})")

@@ -9,7 +9,6 @@ and the 24 consecutive frames 96..119 (102..119 belong to the hold-out, the clip
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from .augment import NO_AUGMENT, Augment, random_crop
 from .base import TrainDataset
 from .errors import DataError, require_file
-from .io import load_frames, load_image
+from .io import load_frames, load_image, read_json
 from .item import make_item
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
@@ -29,7 +28,7 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 def sample_manifest() -> dict:
     """The parsed ``sample/MANIFEST.json`` (source, attribution, frame indices)."""
     p = require_file(SAMPLE_DIR / "MANIFEST.json", "embedded sample manifest (run scripts/extract_sample.py)")
-    return json.loads(p.read_text())
+    return read_json(p, "embedded sample manifest")
 
 
 def sample_triplets() -> list[dict]:
@@ -68,7 +67,10 @@ class SampleTriplets(TrainDataset):
     """The embedded triplets as a dataset (448x256). ``SampleTriplets(crop_size=None, augment=False)``.
 
     With a ``crop_size`` and ``augment=True`` it behaves like the Vimeo90K train split (smoke runs).
-    ``repeats`` lengthens an epoch by cycling the 6 triplets.
+    ``repeats`` lengthens an epoch by cycling the 6 triplets. ``--dataset sample`` trains on these
+    (clip frames 11..65) and validates on the embedded sequence's hold-out instead
+    (``BBBSequence(None, "val")``: 14 triplets of frames 102..119), so a small run's validation
+    PSNR measures frames it never trained on.
     """
 
     def __init__(self, crop_size: int | tuple[int, int] | None = None, augment: bool | Augment = False,

@@ -5,6 +5,14 @@ unsupported channel layout; size mismatch inside a sample; image smaller than th
 :class:`DataError` with a one-line message that names the file and the problem. Recoverable
 oddities (a grayscale frame expanded to RGB, an opaque alpha channel dropped) emit a
 :class:`DataWarning` once per directory.
+
+DataLoader workers. An exception raised in a worker process reaches the main process as an
+exception of the *same type* (``DataError``), rebuilt by torch as ``DataError(msg)`` with ``msg`` =
+``"Caught DataError in DataLoader worker process N.\nOriginal Traceback (most recent call
+last):\n ... \nvfi_lib.data.errors.DataError: <the original one-line message>"``. So a CLI must not
+print ``str(e)``: ``vfi_lib.cli.one_line(e)`` (the shared error wrapper; cli may not import data)
+returns the original line. DataError must stay constructible from one string, or torch would
+re-raise it as a RuntimeError.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ class DataError(ValueError):
 
 
 class DataWarning(UserWarning):
-    """A frame was converted on load (grayscale -> RGB, opaque alpha dropped)."""
+    """A frame was converted on load (grayscale -> RGB, opaque alpha dropped), or a clip was skipped."""
 
 
 _warned: set[tuple[str, str]] = set()

@@ -90,14 +90,44 @@ def save_image(path: str | os.PathLike, img: np.ndarray, jpeg_quality: int = 95)
     return p
 
 
-def read_list(path: str | os.PathLike, what: str = "list file") -> list[str]:
-    """Non-blank, stripped lines of a text list; DataError if missing or empty."""
+def read_text(path: str | os.PathLike, what: str = "text file") -> str:
+    """The UTF-8 text of a list/manifest file (a BOM is dropped); DataError naming the file if it is
+    missing, unreadable or binary (undecodable bytes or NUL characters) instead of a bare
+    ``UnicodeDecodeError``."""
     p = require_file(path, what)
-    lines = [ln.strip() for ln in p.read_text().splitlines()]
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{p}: cannot read {what} ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: {what} is not a UTF-8 text file (undecodable byte 0x{data[e.start]:02x} at offset "
+                        f"{e.start}); is it the right file?") from None
+    if "\x00" in text:
+        raise DataError(f"{p}: {what} is a binary file (contains NUL bytes), not a text list; is it the right file?")
+    return text
+
+
+def read_list(path: str | os.PathLike, what: str = "list file") -> list[str]:
+    """Non-blank, stripped lines of a text list; DataError if missing, binary or empty."""
+    p = require_file(path, what)
+    lines = [ln.strip() for ln in read_text(p, what).splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise DataError(f"{p}: {what} is empty")
     return lines
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file"):
+    """Parsed JSON of a manifest/index file; DataError naming the file if unreadable or invalid."""
+    import json
+
+    p = require_file(path, what)
+    try:
+        return json.loads(read_text(p, what))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{p}: {what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def check_same_size(frames: Sequence[np.ndarray], paths: Sequence[str | os.PathLike | None]) -> None:

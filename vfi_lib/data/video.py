@@ -1,4 +1,5 @@
-"""Video files through OpenCV: ``VideoReader`` (RGB uint8 frames) and ``VideoWriter`` (mp4v).
+"""Video files through OpenCV: ``VideoReader`` (RGB uint8 frames) and ``VideoWriter`` (mp4v),
+plus the frame comparisons shared by the video demo and the datasets.
 
     with VideoReader("in.mp4") as r:          # r.count, r.fps, r.size == (W, H)
         for frame in r: ...                   # (H, W, 3) uint8 RGB
@@ -6,6 +7,15 @@
         w.write(frame)
 
 Unreadable inputs and unwritable outputs raise DataError naming the file.
+
+Frame comparisons (one definition for the demo, :class:`~vfi_lib.data.video_clips.VideoClips`
+and :class:`~vfi_lib.data.bbb.BBBSequence`):
+
+- **Scene cuts**: :func:`cut_score` = mean |a - b| / 255 of 32x32 INTER_AREA thumbnails; a pair
+  scoring above :data:`CUT_THRESHOLD` (0.15; ordinary motion stays well below ~0.08) is a cut.
+- **Repeated (duplicate / telecine) frames**: :func:`repeat_diff` = mean |a - b| in grey levels of
+  448x256 thumbnails; :func:`repeats_from_diffs` turns the diffs of consecutive frames into the
+  set of frames that repeat their predecessor (absolute and relative test, see there).
 """
 
 from __future__ import annotations
@@ -18,6 +28,47 @@ import cv2
 import numpy as np
 
 from .errors import DataError, require_file
+
+CUT_SIZE = 32  # side of the thumbnails compared for scene cuts
+CUT_THRESHOLD = 0.15  # cut_score above this is a scene cut (fraction of 255)
+REPEAT_SIZE = (448, 256)  # (W, H) of the thumbnails compared for repeated frames
+DUPLICATE_THRESHOLD = 0.15  # repeats differ by < 0.1 grey levels, real motion by > 0.29 (448x256)
+
+
+def cut_thumb(frame: np.ndarray) -> np.ndarray:
+    """(32, 32, C) float32 INTER_AREA thumbnail used by :func:`cut_score`."""
+    return cv2.resize(frame, (CUT_SIZE, CUT_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def cut_score(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |a - b| / 255 of 32x32 INTER_AREA thumbnails of two (H, W, 3) uint8 frames."""
+    return float(np.abs(cut_thumb(a) - cut_thumb(b)).mean() / 255.0)
+
+
+def repeat_thumb(frame: np.ndarray) -> np.ndarray:
+    """448x256 int16 thumbnail used by :func:`repeat_diff` (INTER_AREA; frames of that size stay)."""
+    small = frame if frame.shape[:2] == REPEAT_SIZE[::-1] else cv2.resize(frame, REPEAT_SIZE, interpolation=cv2.INTER_AREA)
+    return small.astype(np.int16)
+
+
+def repeat_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two frames in grey levels, measured at 448x256."""
+    return float(np.abs(repeat_thumb(a) - repeat_thumb(b)).mean())
+
+
+def repeats_from_diffs(diffs: dict[int, float]) -> set[int]:
+    """Frames i that repeat frame i-1, from ``diffs[i] = repeat_diff(frame[i-1], frame[i])``.
+
+    A repeat differs from its predecessor far less than its neighbours differ from theirs:
+    d_i < DUPLICATE_THRESHOLD, or d_i < 1 grey level and d_i < 0.5 * min(d_{i-1}, d_{i+1})
+    (the relative test survives JPEG/codec noise, which lifts a repeat's d_i to ~0.25).
+    """
+    out = set()
+    for i, di in diffs.items():
+        near = [diffs[j] for j in (i - 1, i + 1) if j in diffs]
+        if di < DUPLICATE_THRESHOLD or (near and di < 1.0 and di < 0.5 * min(near)):
+            out.add(i)
+    return out
 
 
 class VideoReader:

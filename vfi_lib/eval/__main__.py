@@ -51,6 +51,9 @@ def run_cli(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     model, name = load_model_from_args(args, device)
+    if args.benchmark == "xtest" and not args.recursive and not getattr(model, "supports_arbitrary_t", True):
+        print(f"note: {name} interpolates t = 0.5 only; xtest's t = k/8 frames use --recursive 2x", file=sys.stderr)
+        args.recursive = True
     summary = run_benchmark(
         model, args.benchmark, args.path, level=args.level, resolution=args.resolution, tta=args.tta,
         round=True if args.round else None, scale=args.scale, limit=args.limit, recursive=args.recursive,

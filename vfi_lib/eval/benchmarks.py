@@ -214,6 +214,7 @@ def run_benchmark(
         "limit": limit,
         "recursive": bool(recursive) if name == "xtest" else None,
         "dtype": dtype or "fp32",
+        "model_pad_multiple": int(getattr(model, "pad_multiple", 1) or 1),
         "device": str(device),
         "path": str(Path(path).resolve()) if str(path) else "",
         "settings": dict(settings or {}),

@@ -11,15 +11,12 @@ enables autocast. :func:`predict` is the tensor-in, tensor-out core that the ben
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn as nn
 
 from vfi_lib.infer.tiling import crop_pads, pad_to_multiple, tiled_apply
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None, None: None}
+from vfi_lib.model.precision import autocast
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -54,16 +51,6 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a
 
 
-def _autocast(device: torch.device, dtype: str | None):
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of 'bf16', 'fp16', 'fp32' or None, got {dtype!r}")
-    if _DTYPES[dtype] is None:
-        return contextlib.nullcontext()
-    if device.type == "cpu" and dtype == "fp16":
-        raise ValueError("dtype='fp16' autocast needs a GPU; use 'bf16' or None on CPU")
-    return torch.autocast(device_type=device.type, dtype=_DTYPES[dtype])
-
-
 @torch.no_grad()
 def predict(
     model: nn.Module,
@@ -82,7 +69,7 @@ def predict(
     multiple = int(getattr(model, "pad_multiple", 1) or 1)
 
     def call(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        with _autocast(x0.device, dtype):
+        with autocast(x0.device, dtype):
             out = model(x0, x1, t=t, scale=scale)
         return (out[0] if isinstance(out, tuple) else out).float()
 
