@@ -158,6 +158,9 @@ def test_one_line_reduces_a_dataloader_worker_error():
         assert "Original Traceback" in str(e)
         assert cli.one_line(e) == "/data/x/im2.png: not a decodable image (truncated or not an image file)"
     assert cli.one_line(ValueError("plain")) == "plain"
+    rebuilt = RuntimeError("Caught UnicodeDecodeError in DataLoader worker process 1.\nOriginal Traceback (most recent "
+                           "call last):\n  File \"x.py\", line 1\nUnicodeDecodeError: 'utf-8' codec can't decode byte")
+    assert cli.one_line(rebuilt) == "'utf-8' codec can't decode byte"  # type taken from the "Caught X" header
 
 
 def test_pair_cli_writes_frames_and_checks_its_inputs(tmp_path, pair_images, capsys):

@@ -1,5 +1,7 @@
 """Video demo: 2x frame count (N * multi, documented), size and fps kept, scene cut = duplicate."""
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -81,3 +83,44 @@ def test_demo_clear_errors(video, tmp_path, capsys):
     assert main(["--video", str(video), "--baseline", "average", "--output", str(tmp_path / "no" / "dir" / "o.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["--video", str(tmp_path / "missing.mp4"), "--baseline", "average", "--output", str(tmp_path / "o.mp4")]) == 2
+
+
+def test_truncated_video_warns_with_both_frame_counts(tmp_path, capsys):
+    """An AVI cut in half still decodes its first frames: they are processed, with a warning."""
+    rng = np.random.default_rng(0)
+    full = tmp_path / "full.avi"
+    w = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for _ in range(30):
+        w.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    w.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.warns(UserWarning, match=r"cut\.avi: the container declares 30 frames but only \d+ could be decoded"):
+        assert main(["--video", str(cut), "--baseline", "average", "--png_out", str(tmp_path / "o"),
+                     "--no_progress", "--cut_threshold", "1"]) == 0
+    n = len(list((tmp_path / "o").glob("*.png")))
+    assert 0 < n < 60 and n % 2 == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert main(["--video", str(full), "--baseline", "average", "--png_out", str(tmp_path / "f"),
+                     "--no_progress", "--cut_threshold", "1"]) == 0  # a whole file: no warning
+
+
+def test_demo_codec_choice(video, tmp_path, capsys):
+    """--codec auto writes a browser-playable codec where OpenCV has one (else mp4v, with a warning);
+    a codec this OpenCV lacks is a one-line error listing the available ones."""
+    from vfi_lib.data.video import BROWSER_CODECS, choose_codec, codec_available
+
+    auto = choose_codec("auto") if codec_available("avc1") or codec_available("vp09") else None
+    out = tmp_path / "o.mp4"
+    assert main(["--video", str(video), "--baseline", "average", "--output", str(out), "--no_progress"]) == 0
+    line = capsys.readouterr().out
+    if auto is not None:
+        assert auto in BROWSER_CODECS[:2] and f"({auto})" in line
+    assert cv2.VideoCapture(str(out)).read()[0]  # the file decodes again
+    missing = [c for c, f in (("h264", "avc1"), ("vp9", "vp09")) if not codec_available(f)]
+    if missing:
+        assert main(["--video", str(video), "--baseline", "average", "--output", str(out), "--codec", missing[0],
+                     "--no_progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is not available in this OpenCV build; available:" in err[0]

@@ -192,6 +192,8 @@ def one_line(exc: BaseException) -> str:
     msg = str(exc).strip()
     name = type(exc).__name__
     if "Original Traceback" in msg:
+        if msg.startswith("Caught "):  # "Caught DataError in DataLoader worker ...": torch may re-raise another type
+            name = msg.split()[1]
         # the traceback's last line is "<module>.<Name>: <message>" (or "<Name>: <message>")
         for line in reversed(msg.splitlines()):
             head, sep, text = line.strip().partition(": ")

@@ -1,10 +1,15 @@
-"""Video files through OpenCV: ``VideoReader`` (RGB uint8 frames) and ``VideoWriter`` (mp4v),
+"""Video files through OpenCV: ``VideoReader`` (RGB uint8 frames) and ``VideoWriter`` (mp4),
 plus the frame comparisons shared by the video demo and the datasets.
 
     with VideoReader("in.mp4") as r:          # r.count, r.fps, r.size == (W, H)
         for frame in r: ...                   # (H, W, 3) uint8 RGB
-    with VideoWriter("out.mp4", fps=25.0, size=(W, H)) as w:
+    with VideoWriter("out.mp4", fps=25.0, size=(W, H), codec="auto") as w:   # w.codec: the codec it got
         w.write(frame)
+
+Codecs: ``codec="auto"`` takes the first that this OpenCV build can write, in the order of
+:data:`BROWSER_CODECS`: H.264 (``avc1``: plays everywhere, but the PyPI OpenCV wheels ship without
+an H.264 encoder), VP9 in MP4 (``vp09``: Chrome, Firefox, Edge, recent Safari), and last MPEG-4
+Part 2 (``mp4v``), which browsers and notebooks do not play (a warning says so).
 
 Unreadable inputs and unwritable outputs raise DataError naming the file.
 
@@ -117,10 +122,53 @@ class VideoReader:
         self.close()
 
 
-class VideoWriter:
-    """Write (H, W, 3) uint8 RGB frames to an mp4 (mp4v codec) of a fixed ``size=(W, H)``."""
+BROWSER_CODECS = ("avc1", "vp09", "mp4v")  # codec="auto": the first one this OpenCV build can write
+CODEC_NAMES = {"h264": "avc1", "vp9": "vp09", "mp4v": "mp4v"}
+_CODEC_OK: dict[str, bool] = {}
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
+
+def codec_available(fourcc: str) -> bool:
+    """Whether this OpenCV build can write ``fourcc`` into an .mp4 (probed once per process)."""
+    if fourcc not in _CODEC_OK:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            w = cv2.VideoWriter(str(Path(d) / "probe.mp4"), cv2.VideoWriter_fourcc(*fourcc), 25.0, (64, 48))
+            _CODEC_OK[fourcc] = bool(w.isOpened())
+            w.release()
+    return _CODEC_OK[fourcc]
+
+
+def choose_codec(codec: str = "auto") -> str:
+    """``auto`` | ``h264`` | ``vp9`` | ``mp4v`` (or a raw fourcc) -> the fourcc to write; DataError if
+    a named codec is not in this OpenCV build."""
+    if codec == "auto":
+        for fourcc in BROWSER_CODECS:
+            if codec_available(fourcc):
+                if fourcc == "mp4v":
+                    import warnings
+
+                    warnings.warn("no H.264 or VP9 encoder in this OpenCV build: writing mp4v, which browsers and "
+                                  "notebooks do not play (convert with ffmpeg -i out.mp4 -c:v libx264 web.mp4)",
+                                  stacklevel=3)
+                return fourcc
+        raise DataError("no video codec available in this OpenCV build (tried H.264, VP9, mp4v); use --png_out")
+    fourcc = CODEC_NAMES.get(codec, codec)
+    if len(fourcc) != 4:
+        raise DataError(f"codec must be auto, h264, vp9, mp4v or a 4-letter fourcc, got {codec!r}")
+    if not codec_available(fourcc):
+        avail = [k for k, v in CODEC_NAMES.items() if codec_available(v)]
+        raise DataError(f"codec {codec!r} ({fourcc}) is not available in this OpenCV build; available: "
+                        f"{', '.join(avail) or 'none'} (or --codec auto)")
+    return fourcc
+
+
+class VideoWriter:
+    """Write (H, W, 3) uint8 RGB frames to an mp4 of a fixed ``size=(W, H)``; ``codec`` as
+    :func:`choose_codec` (``self.codec`` is the fourcc used). The default, mp4v, is fast and always
+    there (datasets, tests); the video demo asks for ``"auto"`` (a browser-playable codec)."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], codec: str = "mp4v") -> None:
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
         if fps <= 0 or min(self.size) <= 0:
@@ -130,6 +178,7 @@ class VideoWriter:
         if not os.access(self.path.parent, os.W_OK):
             raise DataError(f"{self.path}: output directory {self.path.parent} is not writable")
         self.fps = float(fps)
+        self.codec = fourcc = choose_codec(codec)
         self._w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
         if not self._w.isOpened():
             raise DataError(f"{self.path}: cannot open video for writing (codec {fourcc!r} unavailable or bad path)")

@@ -15,9 +15,10 @@ value above ``cut_threshold`` (fraction of 255; default 0.15, where ordinary mot
 ~0.08) is a cut: its intermediate frames are copies of f_i instead of a blend across the cut
 (``--cut_threshold 1`` disables detection).
 
-Any frame size works (the model pads internally). The mp4v/yuv420 encoder needs even sizes, so odd
+Any frame size works (the model pads internally). The yuv420 encoders need even sizes, so odd
 frames are padded by one replicated row/column in the mp4 only; ``--png_out DIR`` keeps the exact
-size (``DIR/00000000.png`` ...).
+size (``DIR/00000000.png`` ...). ``--codec auto`` (default) writes H.264 where this OpenCV has it,
+else VP9 (both play in browsers and notebooks), else mp4v with a warning.
 """
 
 from __future__ import annotations
@@ -111,10 +112,14 @@ def interpolate_video(
     recursive: bool | None = None,
     cut_threshold: float = 0.15,
     progress: bool = True,
+    codec: str = "auto",
     **kw,
 ) -> dict:
-    """Read ``video``, write ``multi`` x frames to ``output`` (mp4) and/or ``png_out``; returns stats
-    ``{frames_in, frames_out, fps_in, fps_out, size, cuts, output, png_out}``."""
+    """Read ``video``, write ``multi`` x frames to ``output`` (mp4, ``codec`` as
+    :func:`vfi_lib.data.video.choose_codec`: auto = H.264, else VP9, else mp4v with a warning) and/or
+    ``png_out``; returns stats ``{frames_in, frames_out, fps_in, fps_out, size, cuts, output, png_out,
+    codec, frames_expected}``. A file that decodes to fewer frames than its container declares
+    (truncated or damaged) is processed as far as it goes, with a warning naming both counts."""
     from vfi_lib.data.errors import DataError
     from vfi_lib.data.io import save_image
     from vfi_lib.data.video import VideoReader, VideoWriter
@@ -137,7 +142,7 @@ def interpolate_video(
             warnings.warn(f"{video}: no frame rate in the container; assuming 25 fps")
             fps = 25.0
         w, h = reader.size
-        writer = VideoWriter(output, fps * multi, (w + w % 2, h + h % 2)) if output is not None else None
+        writer = VideoWriter(output, fps * multi, (w + w % 2, h + h % 2), codec=codec) if output is not None else None
         n_out = 0
         try:
             gen = upsample_frames(model, iter(reader), multi, scale, recursive, cut_threshold, stats, **kw)
@@ -151,9 +156,14 @@ def interpolate_video(
         finally:
             if writer is not None:
                 writer.close()
-    return {"frames_in": stats.get("frames_in", 0), "frames_out": n_out, "fps_in": fps, "fps_out": fps * multi,
+    n_in, expected = stats.get("frames_in", 0), reader.count
+    if expected > 0 and n_in < expected - max(1, expected // 100):  # containers may be off by a frame or so
+        warnings.warn(f"{video}: the container declares {expected} frames but only {n_in} could be decoded "
+                      f"(truncated or damaged file); the output has the {n_in * multi} frames of those")
+    return {"frames_in": n_in, "frames_out": n_out, "fps_in": fps, "fps_out": fps * multi,
             "size": (w, h), "cuts": stats["cuts"], "output": str(output) if output else None,
-            "png_out": str(png_out) if png_out else None}
+            "png_out": str(png_out) if png_out else None, "codec": writer.codec if writer is not None else None,
+            "frames_expected": expected}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(ap)
     add_runtime_args(ap)
     ap.add_argument("--output", help="output mp4")
+    ap.add_argument("--codec", default="auto", help="auto (H.264, else VP9: both play in browsers and notebooks; "
+                    "else mp4v) | h264 | vp9 | mp4v (default auto)")
     ap.add_argument("--png_out", help="write PNG frames to this directory (instead of / besides --output)")
     ap.add_argument("--direct", action="store_true", help="direct arbitrary t instead of recursive 2x")
     ap.add_argument("--cut_threshold", type=float, default=0.15, help="scene-cut threshold (fraction of 255)")
@@ -185,11 +197,12 @@ def run_cli(argv: list[str] | None = None) -> dict:
     stats = interpolate_video(
         model, args.video, args.multi, args.output, args.png_out, scale=args.scale,
         recursive=False if args.direct else None, cut_threshold=args.cut_threshold, progress=not args.no_progress,
-        tta=args.tta, tile=args.tile, dtype=None if args.dtype == "fp32" else args.dtype,
+        codec=args.codec, tta=args.tta, tile=args.tile, dtype=None if args.dtype == "fp32" else args.dtype,
     )
     print(f"{stats['frames_in']} frames at {stats['fps_in']:.3f} fps -> {stats['frames_out']} frames at "
           f"{stats['fps_out']:.3f} fps, {stats['size'][0]}x{stats['size'][1]}, scene cuts after frames "
-          f"{stats['cuts'] or 'none'} -> {stats['output'] or stats['png_out']}")
+          f"{stats['cuts'] or 'none'} -> {stats['output'] or stats['png_out']}"
+          + (f" ({stats['codec']})" if stats["codec"] else ""))
     return stats
 
 
