@@ -309,3 +309,29 @@ def test_cli_with_a_real_checkpoint_name(tmp_path):
     exp = -10 * math.log10(((torch.round(pred * 255) / 255 - gt) ** 2).double().mean().item())
     assert js["model"] == "tiny_p1_best" and js["psnr"] == pytest.approx(exp, abs=1e-4)
     assert main(args[:2] + ["nope_best"] + args[3:]) == 2  # unknown name: error lists available names
+
+
+def test_clips_benchmark_scores_every_clean_triplet_of_your_footage(tmp_path):
+    """`eval clips --gap g`: every triplet (i, i+g, i+2g) of a frame folder, skipping a scene cut;
+    the numbers equal an independent recomputation from the PNG files (rounded, as UCF101)."""
+    rng = np.random.default_rng(5)
+    clip = tmp_path / "footage" / "shot1"
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, (20, 28, 3), dtype=np.uint8), (0, 0), 2.0)
+    base = [smooth, np.clip(smooth.astype(np.int16) + 100, 0, 255).astype(np.uint8)]  # scene B: a cut to see
+    frames = []
+    for i in range(9):  # a pan over scene A, then a cut to a pan over scene B at frame 6
+        f = np.roll(base[0] if i < 6 else base[1], i, axis=1)
+        frames.append(f)
+        _write(clip / f"frame_{i:03d}.png", f[..., ::-1])
+    out = tmp_path / "bench"
+    for gap in (1, 2):
+        assert main(["clips", "--baseline", "average", "--path", str(tmp_path / "footage"), "--gap", str(gap),
+                     "--out_dir", str(out), "--no_progress"]) == 0
+        js = json.loads(_result(out, f"clips_gap{gap}_baseline_average", "json").read_text())
+        starts = [i for i in range(9 - 2 * gap) if not (i < 6 <= i + 2 * gap)]  # no window across the cut
+        exp = [_psnr(_blend_round(frames[i][..., ::-1] / 255.0, frames[i + 2 * gap][..., ::-1] / 255.0),
+                     frames[i + gap][..., ::-1] / 255.0) for i in starts]
+        assert js["n"] == len(starts) and js["gap"] == gap and js["rounding"] == "uint8"
+        assert js["psnr"] == pytest.approx(np.mean(exp), abs=1e-5)
+    with pytest.raises(ValueError, match="--gap applies to clips only"):
+        run_benchmark(FrameAverage(), "ucf101", tmp_path, gap=2, write=False, progress=False)

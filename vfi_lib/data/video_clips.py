@@ -1,7 +1,11 @@
 """Real footage as a triplet dataset: any folder of video files and/or frame folders (``--dataset video``).
 
-``VideoClips(root, split="train"|"val", crop_size=256, max_gap=2, target="middle"|"random",
-val_fraction=0.1, cut_threshold=0.15, index=None, seed=None)``
+``VideoClips(root, split="train"|"val"|"test", crop_size=256, max_gap=2, target="middle"|"random",
+val_fraction=0.1, cut_threshold=0.15, index=None, seed=None, test_gap=1, test_stride=1)``
+
+``split="test"`` evaluates footage never trained on (``python -m vfi_lib.eval clips``): every clean
+window (i, i+g, i+2g) of every whole clip, g = ``test_gap`` (1: the clip's frame rate; 2: large
+motion, the middle of every other frame), i stepping by ``test_stride``, full frames, t = 0.5.
 
 **Clips.** ``root`` is searched recursively (names starting with ``.`` are skipped). Every video
 file (:data:`VIDEO_EXTS`: mp4, avi, mkv, mov, webm, ...) is one clip; every directory that holds
@@ -362,9 +366,12 @@ class VideoClips(TrainDataset):
                  max_gap: int = 2, target: str = "middle", val_fraction: float = 0.1,
                  cut_threshold: float = CUT_THRESHOLD, skip_repeats: bool = True,
                  index: str | os.PathLike | bool | None = None, val_per_clip: int = 8,
-                 augment: Augment | None = None, seed: int | None = None, progress: bool = True) -> None:
-        if split not in ("train", "val"):
-            raise DataError(f"VideoClips split must be 'train' or 'val', got {split!r}")
+                 augment: Augment | None = None, seed: int | None = None, progress: bool = True,
+                 test_gap: int = 1, test_stride: int = 1) -> None:
+        if split not in ("train", "val", "test"):
+            raise DataError(f"VideoClips split must be 'train', 'val' or 'test', got {split!r}")
+        if int(test_gap) < 1 or int(test_stride) < 1:
+            raise DataError(f"VideoClips test_gap and test_stride must be >= 1, got {test_gap}, {test_stride}")
         if target not in TARGETS:
             raise DataError(f"VideoClips target must be one of {', '.join(TARGETS)}, got {target!r}")
         if int(max_gap) < 1:
@@ -394,8 +401,10 @@ class VideoClips(TrainDataset):
         self.spans = [2 * k for k in range(1, self.max_gap + 1)] if target == "middle" else list(range(2, 2 * self.max_gap + 1))
         if split == "train":
             self._init_train()
-        else:
+        elif split == "val":
             self._init_val(int(val_per_clip))
+        else:
+            self._init_test(int(test_gap), int(test_stride))
         for msg in self.skipped:
             warnings.warn(msg, DataWarning, stacklevel=2)
 
@@ -458,6 +467,20 @@ class VideoClips(TrainDataset):
                    f"no clip has 3 clean consecutive frames in its last {self.val_fraction:.0%}")
             raise DataError(f"{self.root}: no validation triplets ({why}; {len(self.skipped)} clip(s) skipped); "
                             "raise video_val_fraction or add longer footage")
+
+    def _init_test(self, gap: int, stride: int) -> None:
+        self.entries = []
+        usable = []
+        for c in self.clips:
+            starts = [int(i) for i in c.starts(2 * gap, 0, c.count) if int(i) % stride == 0]
+            if starts:
+                self.entries += [(len(usable), (i, i + gap, i + 2 * gap)) for i in starts]
+                usable.append(c)
+            else:
+                self.skipped.append(f"{c.path}: no clean window of {2 * gap + 1} frames at gap {gap}; skipped")
+        self.clips = usable
+        if not self.entries:
+            raise DataError(f"{self.root}: no test triplets at gap {gap} ({len(self.skipped)} clip(s) skipped)")
 
     # -- dataset protocol
     def __len__(self) -> int:

@@ -7,6 +7,7 @@ Examples::
     python -m vfi_lib.eval snu_film --ckpt ckpt/phase2/best.pt --path /data/SNU-FILM --level hard
     python -m vfi_lib.eval xtest --ckpt phase3_best --path /data/X4K1000FPS --resolution 4k --recursive
     python -m vfi_lib.eval ucf101 --baseline average --path /data/ucf101_interp_ours --limit 20
+    python -m vfi_lib.eval clips --ckpt phase2_best --path ~/my_footage --gap 2     # your own videos
     python -m vfi_lib.eval vimeo90k --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --path ...
 
 Shared flags (``--device``, ``--dtype``, ``--compile``, ``--ssm_backend``, model source) are those of
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, help="override the protocol's flow scale")
     p.add_argument("--recursive", action="store_true", help="xtest: t = k/8 by recursive 2x instead of direct t")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--gap", type=int, help="clips: frame gap g of the triplets (i, i+g, i+2g); 2 = large motion (default 1)")
     ap.add_argument("--out_dir", help="result folder (default outputs/benchmarks)")
     ap.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return ap
@@ -58,7 +60,7 @@ def run_cli(argv: list[str] | None = None) -> dict:
         model, args.benchmark, args.path, level=args.level, resolution=args.resolution, tta=args.tta,
         round=True if args.round else None, scale=args.scale, limit=args.limit, recursive=args.recursive,
         device=device, dtype=None if args.dtype == "fp32" else args.dtype, model_name=name,
-        out_dir=args.out_dir, progress=not args.no_progress, settings=model_settings(args),
+        out_dir=args.out_dir, progress=not args.no_progress, settings=model_settings(args), gap=args.gap,
     )
     header, row = markdown_row(summary)
     print(header)

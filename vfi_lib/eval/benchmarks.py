@@ -42,7 +42,7 @@ from vfi_lib.paths import outputs_dir, project_path, result_path, run_id, safe_s
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "ie": "IE", "psnr_skimage": "PSNR", "ssim_skimage": "SSIM"}
 
 
-def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: Protocol):
+def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: Protocol, gap: int = 1):
     """The test set of ``benchmark`` in its on-disk layout (``vfi_lib.data`` classes).
 
     XTest is read at native 4K; the 2K protocol resizes the float images itself (as the peers do).
@@ -55,6 +55,10 @@ def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: 
         from vfi_lib.data.bbb import BBBSequence
 
         return BBBSequence(str(path) or None, "val")
+    if benchmark == "clips":  # your own footage: never trained on, every clean triplet at one gap
+        from vfi_lib.data.video_clips import VideoClips
+
+        return VideoClips(path, "test", crop_size=None, val_fraction=0.0, test_gap=gap, progress=False)
     if benchmark == "ucf101":
         from vfi_lib.data.ucf101 import UCF101
 
@@ -145,6 +149,7 @@ def run_benchmark(
     write: bool = True,
     progress: bool = True,
     settings: dict | None = None,
+    gap: int | None = None,
 ) -> dict:
     """Evaluate ``model`` on benchmark ``name`` with the peer protocol; returns the summary dict
     (``summary["samples"]`` holds the per-sample rows).
@@ -152,6 +157,7 @@ def run_benchmark(
     round: None = the protocol's rounding, True/False = force (recorded). scale: None = protocol.
     level: SNU-FILM level (default "extreme"); resolution: "2k" | "4k" for xtest / xiph.
     recursive: XTest t = k/8 by recursive 2x (VFIMamba) instead of direct t (EMA-VFI).
+    gap: clips only, the frame gap g of the triplets (i, i+g, i+2g) (default 1).
     out_dir: result folder (default ``outputs[/smoke]/benchmarks``). settings: extra settings to
     record (the CLI passes its model flags: checkpoint, peer weights, compile, SSM backend).
     """
@@ -164,6 +170,9 @@ def run_benchmark(
         raise ValueError(f"{name}: --level applies to snu_film only, got {level!r}")
     if recursive and name != "xtest":
         raise ValueError(f"{name}: --recursive applies to xtest only")
+    if gap is not None and name != "clips":
+        raise ValueError(f"{name}: --gap applies to clips only")
+    gap = int(gap or 1) if name == "clips" else None
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     rounded = protocol.round if round is None else bool(round)
@@ -176,12 +185,12 @@ def run_benchmark(
     model = model.to(device).eval()
     model_name = model_name or getattr(model, "name", None) or type(model).__name__
 
-    dataset = open_dataset(name, path, level, protocol)
+    dataset = open_dataset(name, path, level, protocol, gap=gap or 1)
     n = len(dataset) if limit is None else min(limit, len(dataset))
     run = _Predictor(model, protocol, tta, dtype, recursive)
     rows: list[dict] = []
     start = time.perf_counter()
-    desc = "-".join(x for x in (name, level, resolution) if x)
+    desc = "-".join(x for x in (name, level, resolution, f"gap{gap}" if gap else None) if x)
     with torch.no_grad():
         for i in tqdm(range(n), desc=desc, disable=not progress, dynamic_ncols=True):
             item = dataset[i]
@@ -200,6 +209,7 @@ def run_benchmark(
         "protocol": protocol.key,
         "peer_script": protocol.peer_script,
         "level": level,
+        "gap": gap,
         "resolution": resolution.lower() if resolution else None,
         "model": model_name,
         "n": len(rows),
@@ -238,7 +248,8 @@ def result_stem(summary: dict, rounded_default: bool | None = None) -> str:
     number: ``_tta``, ``_round``/``_float`` (rounding other than the protocol's), ``_s<scale>`` (flow
     scale other than the protocol's), ``_lim<N>``, ``_recursive``, ``_<dtype>`` (not fp32), and the
     compile mode / SSM backend when the command line set them."""
-    parts = [summary["benchmark"], summary.get("level"), summary.get("resolution"), summary["model"]]
+    parts = [summary["benchmark"], summary.get("level"), f"gap{summary['gap']}" if summary.get("gap") else None,
+             summary.get("resolution"), summary["model"]]
     if summary.get("tta"):
         parts.append("tta")
     if rounded_default is not None and (summary.get("rounding") == "uint8") != rounded_default:
@@ -265,7 +276,8 @@ def markdown_row(summary: dict) -> tuple[str, str]:
     from vfi_lib.viz.tables import markdown_table
 
     metrics = [k for k in ("psnr", "ssim", "ie", "psnr_skimage", "ssim_skimage") if k in summary]
-    bench = summary["benchmark"] + "".join(f" {summary[k]}" for k in ("level", "resolution") if summary.get(k))
+    bench = summary["benchmark"] + "".join(f" {summary[k]}" for k in ("level", "resolution") if summary.get(k)) + (
+        f" gap {summary['gap']}" if summary.get("gap") else "")
     fmt = {"psnr": "{:.2f}", "psnr_skimage": "{:.2f}", "ssim": "{:.4f}", "ssim_skimage": "{:.4f}", "ie": "{:.3f}"}
     row = {"model": summary["model"], "benchmark": bench, **{METRIC_LABELS[m]: fmt[m].format(summary[m]) for m in metrics},
            "n": summary["n"], "rounding": summary["rounding"], "TTA": summary["tta"], "scale": summary["scale"],

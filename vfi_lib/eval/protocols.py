@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-BENCHMARKS = ("vimeo90k", "ucf101", "middlebury", "snu_film", "xtest", "xiph", "bbb")
+BENCHMARKS = ("vimeo90k", "ucf101", "middlebury", "snu_film", "xtest", "xiph", "bbb", "clips")
 SNU_LEVELS = ("easy", "medium", "hard", "extreme")
 RESOLUTIONS = ("2k", "4k")
 
@@ -70,6 +70,9 @@ PROTOCOLS: dict[str, Protocol] = {
                  ("psnr", "ssim"), notes="float prediction; RIFE's Vimeo90K.py rounds (use --round)"),
         Protocol("bbb", "bbb", "ours: Big Buck Bunny hold-out (last 30 frames), Vimeo90K protocol", False, 1.0, 0,
                  ("psnr", "ssim"), notes="consecutive triplets of the last 30 frames; --path = frame dir or empty"),
+        Protocol("clips", "clips", "ours: your own footage (any folder of videos / frame folders), UCF101-style "
+                 "rounding", True, 1.0, 0, ("psnr", "ssim"),
+                 notes="every clean triplet (i, i+g, i+2g) of every clip, --gap g (2 = large motion), full frames"),
         Protocol("ucf101", "ucf101", "EMA-VFI/VFIMamba benchmark/UCF101.py", True, 1.0, 0, ("psnr", "ssim"),
                  notes="PSNR and SSIM on the rounded prediction; folders sorted (peers: os.listdir order)"),
         Protocol("middlebury", "middlebury", "EMA-VFI benchmark/MiddleBury.py", True, 1.0, 32, ("ie",),
