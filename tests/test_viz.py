@@ -302,3 +302,195 @@ def test_gate_map_and_most_moving_window():
     assert (r, c) == (1, 2) and motion == pytest.approx(0.5)
     with pytest.raises(ValueError, match="smaller than one 64x64 cell"):
         vmaps.most_moving_window(img0, img1, 64)
+
+
+# ------------------------------------------------------------------------------------------ PSNR, frame figures
+def test_psnr_u8_is_the_eval_metric_on_the_uint8_grid():
+    from vfi_lib.eval.metrics import psnr
+
+    gt = np.full((4, 6, 3), 10, np.uint8)
+    pred = np.zeros_like(gt)
+    assert vframes.psnr_u8(pred, gt) == pytest.approx(20 * np.log10(25.5))  # MSE (10/255)^2 -> 28.13 dB
+    assert vframes.psnr_u8(gt, gt) == float("inf")
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(2))
+    ref = psnr(*(torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b)))
+    assert vframes.psnr_u8(a, b) == pytest.approx(float(ref[0]))
+    # a (3, H, W) float tensor in [0, 1] is rounded to the uint8 grid first
+    assert vframes.psnr_u8(torch.from_numpy(a).permute(2, 0, 1) / 255.0, b) == pytest.approx(float(ref[0]))
+
+
+def _item(v: int, name: str) -> dict:
+    frames = {k: torch.full((3, 8, 10), v + i, dtype=torch.uint8) for i, k in enumerate(("img0", "gt", "img1"))}
+    return frames | {"name": name}
+
+
+def test_plot_triplets_and_warp_errors_lay_out_their_inputs():
+    fig = vframes.plot_triplets([_item(0, "a"), _item(50, "b")])
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [a.get_title() for a in axes[0]] == ["frame 0", "middle (target)", "frame 1"]
+    assert axes[1, 0].get_ylabel() == "b" and int(axes[1, 1].images[0].get_array()[0, 0, 0]) == 51  # the gt of item b
+    plt.close(fig)
+    gt = np.zeros((8, 10, 3), np.uint8)
+    valid = np.ones((8, 10), bool)
+    valid[:, :3] = False
+    err = np.full((8, 10), 7.0)
+    fig = vframes.plot_warp_errors([gt, gt], [err, 2 * err], [valid, valid], gt, err_vmax=50)
+    img_axes = [a for a in fig.axes if a.images]
+    assert len(img_axes) == 6 and len(fig.axes) == 7  # 2 rows x 3 panels + one colour bar
+    assert img_axes[4].images[0].get_array().max() == 14.0 and img_axes[4].images[0].get_clim() == (0, 50)
+    assert img_axes[2].get_title() == "invalid for this source" and img_axes[2].collections  # the outline
+    plt.close(fig)
+
+
+def test_show_images_passes_the_colour_range_of_2d_maps():
+    fig = vframes.show_images([np.zeros((4, 4)), np.ones((4, 4, 3), np.uint8)], ["map", "rgb"], vmin=-1, vmax=3)
+    assert fig.axes[0].images[0].get_clim() == (-1, 3)
+    plt.close(fig)
+
+
+def test_window_stat_overlays_crop_the_padded_maps_to_the_image():
+    image = np.zeros((24, 40, 3), np.uint8)
+    stats = {k: np.random.default_rng(0).random((2, 3)) for k in vmaps.WINDOW_STATS}  # 3 x 16 px > 40 px: padded
+    fig = vmaps.plot_window_stat_overlays(image, stats, np.full((6, 12), 0.5), window_px=16, stride=4, title="t")
+    panels = [a for a in fig.axes if a.images]
+    assert len(panels) == 4 and fig._suptitle.get_text() == "t"
+    for ax in panels:
+        assert ax.get_xlim() == (0, 40) and ax.get_ylim() == (24, 0)
+    assert panels[0].images[1].get_extent() == [0, 48, 32, 0]  # windows of 16 px, beyond the image
+    assert panels[3].images[1].get_clim() == (0.0, 1.0) and panels[3].images[1].get_extent() == [0, 48, 24, 0]
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ scrubber helpers
+def _frames(n: int = 5) -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    return [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_plot_scrubber_positions_titles_carry_the_psnr_of_each_position():
+    from vfi_lib.viz.widgets import blend_predict, plot_scrubber_positions
+
+    frames = _frames()
+    fig = plot_scrubber_positions(frames, [0, 2], span=2, height=12)
+    titles = [a.get_title() for a in fig.axes]
+    for i, title in zip((0, 2), titles):
+        expected = vframes.psnr_u8(blend_predict(frames[i], frames[i + 2], 0.5), frames[i + 1])
+        assert title == f"position {i}: PSNR {expected:.2f} dB"
+    plt.close(fig)
+    fig = plot_scrubber_positions(frames, [1], span=2, t=0.25, height=12)  # no ground truth at i + 0.5
+    assert fig.axes[0].get_title() == "position 1"
+    plt.close(fig)
+
+
+def test_plot_time_row_predicts_at_every_t():
+    from vfi_lib.viz.widgets import blend_predict, plot_time_row
+
+    a, b = _frames(2)
+    fig = plot_time_row(a, b, [0.25, 0.75], labels=("frame 8", "frame 10"))
+    assert [ax.get_title() for ax in fig.axes] == ["frame 8", "t = 0.25", "t = 0.75", "frame 10"]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), blend_predict(a, b, 0.25))
+    plt.close(fig)
+    seen = []
+    fig = plot_time_row(a, b, [0.5], predict_fn=lambda x, y, t: seen.append(t) or y)
+    assert seen == [0.5] and np.array_equal(fig.axes[1].images[0].get_array(), b)
+    plt.close(fig)
+
+
+def test_show_scrubber_displays_the_widget_or_says_why_not(monkeypatch, capsys):
+    import builtins
+
+    from vfi_lib.viz.widgets import show_scrubber
+
+    frames = _frames()
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        box = show_scrubber(frames, span=2, height=12, play=True)
+        assert box.play.playing and box.index_slider.max == 2
+    real_import = builtins.__import__
+
+    def no_widgets(name, *args, **kwargs):
+        if name == "ipywidgets":
+            raise ImportError("no ipywidgets")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_widgets)
+    assert show_scrubber(frames) is None
+    assert "ipywidgets is not installed" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------ charts (viz.plots)
+def test_median_bands_and_loglog_timings_draw_the_data():
+    from vfi_lib.viz.plots import plot_loglog_timings, plot_median_bands
+
+    x = np.arange(1, 4)
+    v = np.array([[1.0, 2.0, 3.0], [1e-20, 1e-20, 1e-20], [4.0, 5.0, 9.0]])  # (len(x), samples)
+    ax = plot_median_bands(x, {"a": v}, floor=1e-16)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [2.0, 1e-16, 5.0])  # median, floored for the log axis
+    assert ax.get_yscale() == "log" and len(ax.collections) == 1
+    with pytest.raises(ValueError, match="3 rows for 2 x values"):
+        plot_median_bands(x[:2], {"a": v})
+    plt.close("all")
+    rows = [{"length": 10, "t": 1.0}, {"length": 100, "t": 20.0}]
+    ax = plot_loglog_timings(rows, "length", ["t"])
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [2.0, 20.0])  # O(l) guide through the last point
+    plt.close("all")
+
+
+def test_stacked_bars_start_where_the_previous_segment_ends():
+    from vfi_lib.viz.plots import plot_stacked_bars
+
+    rows = [{"model": "m1", "a": 1.0, "b": 2.0}, {"model": "m2", "a": -3.0, "b": None}]
+    ax = plot_stacked_bars(rows, ["a", "b"])
+    a_bars, b_bars = ax.containers
+    assert [p.get_width() for p in a_bars] == [1.0, 0.0]  # negative drawn as 0
+    assert [p.get_x() for p in b_bars] == [1.0, 0.0] and [p.get_width() for p in b_bars] == [2.0, 0.0]
+    plt.close("all")
+
+
+def test_channel_weights_matrices_and_ssd_pictures():
+    from vfi_lib.viz.plots import plot_channel_weights, plot_matrices, plot_ssd_matrices
+
+    fig = plot_channel_weights(torch.tensor([0.2, 0.7, 0.5]), title="w")
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.2, 0.7, 0.5])
+    plt.close(fig)
+    fig = plot_matrices({"I": torch.eye(2), "J": np.full((2, 2), 0.5)})
+    assert len(fig.axes) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["1.00", "0.00", "0.00", "1.00"]
+    plt.close(fig)
+    L = torch.tril(torch.ones(6, 6, dtype=torch.float64))
+    fig = plot_ssd_matrices(L, 2 * L, chunk=2)
+    ax = fig.axes[0]
+    shown = ax.images[0].get_array()  # log10 L, blank (masked NaN) above the diagonal
+    assert np.ma.getmaskarray(shown)[0, 1] and not np.ma.getmaskarray(shown)[1, 0] and shown[1, 0] == 0.0
+    assert len(ax.lines) == 2 * 2  # chunk borders at 1.5 and 3.5, horizontal and vertical
+    plt.close(fig)
+
+
+def test_latency_fit_and_scaling_ratio():
+    from vfi_lib.viz.plots import latency_fit, plot_latency_scaling
+
+    assert latency_fit([1.0, 2.0], [2.0, 4.0]) == pytest.approx(2.0)
+    assert latency_fit([1.0, 2.0], [1.0, 3.0]) == pytest.approx(7.0 / 5.0)  # sum(mp ms) / sum(mp^2)
+    rows = [{"model": "m", "MP": mp, "median_ms": ms} for mp, ms in ((1.0, 10.0), (2.0, 20.0), (4.0, 40.0))]
+    fig, fits = plot_latency_scaling(rows)
+    assert fits["m"] == pytest.approx((10.0, 1.0))  # linear: 10 ms/MP, largest size on the fit
+    plt.close(fig)
+
+
+def test_ablation_summary_and_histories():
+    from vfi_lib.viz.plots import plot_ablation_summary, plot_histories
+
+    rows = [{"ablation": "hybrid", "params_M": 1.2, "best_val_psnr": 30.0},
+            {"ablation": "mamba2_only", "params_M": 1.0, "best_val_psnr": None}]
+    fig = plot_ablation_summary(rows, title="smoke")
+    left, right = fig.axes
+    assert [p.get_width() for p in left.patches] == [1.2, 1.0]
+    assert right.get_xlim() == (29.0, 30.5) and np.isnan(right.patches[1].get_width())
+    assert right.patches[0].get_facecolor() != right.patches[1].get_facecolor()  # the hybrid highlighted
+    plt.close(fig)
+    fig = plot_histories({"gated": [3, 2, 1], "ungated": [3, 2.5]})
+    assert [list(line.get_ydata()) for line in fig.axes[0].lines] == [[3, 2, 1], [3, 2.5]]
+    plt.close(fig)

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colormaps
 
-from .style import figsize
+from .style import figsize, image_axes
 
 __all__ = [
     "to_image",
@@ -26,6 +26,9 @@ __all__ = [
     "show_images",
     "plot_prediction",
     "features_to_rgb",
+    "psnr_u8",
+    "plot_triplets",
+    "plot_warp_errors",
 ]
 
 
@@ -53,6 +56,17 @@ def to_image(x) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"to_image: expected uint8 or float in [0, 1], got dtype {a.dtype}")
     return np.ascontiguousarray(np.clip(np.round(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8))
+
+
+def psnr_u8(pred, gt) -> float:
+    """PSNR in dB of two images on the uint8 grid (any form :func:`to_image` takes), computed by
+    :func:`vfi_lib.eval.metrics.psnr` on the [0, 1] floats (peak 1; identical images give +inf)."""
+    import torch
+
+    from vfi_lib.eval.metrics import psnr
+
+    p, g = (torch.from_numpy(to_image(x)).permute(2, 0, 1)[None].double() / 255.0 for x in (pred, gt))
+    return float(psnr(p, g)[0])
 
 
 def error_map(pred, gt) -> np.ndarray:
@@ -131,8 +145,10 @@ def encode_png(img: np.ndarray) -> bytes:
 
 
 def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: int | None = None,
-                width_frac: float = 1.0, cmap: str | None = None, colorbar: bool = False):
-    """A grid of images (RGB, or 2-D arrays drawn with ``cmap``) without ticks; returns the Figure."""
+                width_frac: float = 1.0, cmap: str | None = None, colorbar: bool = False,
+                vmin: float | None = None, vmax: float | None = None):
+    """A grid of images (RGB, or 2-D arrays drawn with ``cmap`` between ``vmin`` and ``vmax``) without
+    ticks; returns the Figure."""
     n = len(images)
     if n == 0:
         raise ValueError("show_images: no images given")
@@ -149,7 +165,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
         im = images[i]
         a = np.asarray(im) if not hasattr(im, "detach") else None
         if a is not None and a.ndim == 2:
-            h = ax.imshow(a, cmap=cmap or "viridis")
+            h = ax.imshow(a, cmap=cmap or "viridis", vmin=vmin, vmax=vmax)
             if colorbar:
                 fig.colorbar(h, ax=ax, fraction=0.046, pad=0.02)
         else:
@@ -175,10 +191,8 @@ def plot_prediction(img0, img1, pred, gt=None, err_vmax: float = 32.0, width_fra
         ax.axis("off")
     if gt is not None:
         err = error_map(pred, gt)
-        mse = float(np.mean((to_image(pred).astype(np.float64) - to_image(gt).astype(np.float64)) ** 2))
-        psnr = 10 * np.log10(255.0**2 / max(mse, 1e-10))
         hdl = axes[-1].imshow(err, cmap="inferno", vmin=0, vmax=err_vmax)
-        axes[-1].set_title(f"|error|, {psnr:.2f} dB")
+        axes[-1].set_title(f"|error|, {psnr_u8(pred, gt):.2f} dB")
         axes[-1].axis("off")
         fig.colorbar(hdl, ax=axes[-1], fraction=0.046, pad=0.02)
     return fig
@@ -216,3 +230,37 @@ def features_to_rgb(feat, basis=None, clip: float = 2.5, border: int = 1):
     p = ((f.reshape(c, -1).T - mean) @ basis) / scale  # (HW, 3)
     img = ((p.clamp(-clip, clip) / clip + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
     return img.reshape(h, w, 3).numpy(), basis
+
+
+def plot_triplets(items: Sequence, width_frac: float = 1.0):
+    """Dataset items (``img0``, ``gt``, ``img1`` uint8 (3, H, W), ``name``) as rows frame 0 | middle |
+    frame 1, the item name on the left; returns the Figure."""
+    n = len(items)
+    fig, axes = plt.subplots(n, 3, figsize=figsize(width_frac, 0.2 * n), squeeze=False)
+    for r, it in enumerate(items):
+        for c, (key, title) in enumerate((("img0", "frame 0"), ("gt", "middle (target)"), ("img1", "frame 1"))):
+            axes[r, c].imshow(to_image(it[key]))
+            image_axes(axes[r, c])
+            if r == 0:
+                axes[r, c].set_title(title)
+        axes[r, 0].set_ylabel(it["name"], fontsize=7)
+    return fig
+
+
+def plot_warp_errors(warped: Sequence, errors: Sequence[np.ndarray], valid: Sequence[np.ndarray], gt,
+                     err_vmax: float = 64.0, width_frac: float = 1.0):
+    """One row per source k: frame k warped to t | its |error| vs ``gt`` (grey levels, 0..``err_vmax``)
+    | the target with the pixels invalid for that source outlined. Returns the Figure."""
+    fig, axes = plt.subplots(len(warped), 3, figsize=figsize(width_frac, 0.31 * len(warped)), squeeze=False)
+    for r, (w, e, v) in enumerate(zip(warped, errors, valid)):
+        axes[r, 0].imshow(to_image(w))
+        axes[r, 0].set_title(f"frame {r} warped to t")
+        hdl = axes[r, 1].imshow(e, cmap="inferno", vmin=0, vmax=err_vmax)
+        axes[r, 1].set_title("|error| vs target")
+        axes[r, 2].imshow(to_image(gt))
+        axes[r, 2].contour(~np.asarray(v), levels=[0.5], colors="c", linewidths=0.6)
+        axes[r, 2].set_title("invalid for this source")
+        for ax in axes[r]:
+            image_axes(ax)
+    fig.colorbar(hdl, ax=axes[:, 1], fraction=0.046, pad=0.02, label="grey levels")
+    return fig

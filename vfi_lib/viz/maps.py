@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["WINDOW_STATS", "window_stat_map", "gate_map", "most_moving_window"]
+__all__ = ["WINDOW_STATS", "window_stat_map", "gate_map", "most_moving_window", "plot_window_stat_overlays"]
 
 WINDOW_STATS = ("cross_frame", "entropy", "max_weight")
 
@@ -74,3 +74,35 @@ def most_moving_window(img0: torch.Tensor, img1: torch.Tensor, cell: int) -> tup
     idx = int(blocks.argmax())
     r, c = divmod(idx, blocks.shape[1])
     return r, c, float(blocks[r, c])
+
+
+_PANELS = (("cross_frame", "attention on the other frame", "viridis"), ("entropy", "attention entropy / log N", "magma"),
+           ("max_weight", "largest attention weight", "cividis"))
+
+
+def plot_window_stat_overlays(image: np.ndarray, stats: dict[str, np.ndarray], gate: np.ndarray, window_px: int,
+                              stride: int, title: str = "", width_frac: float = 1.0):
+    """The per-window statistics (``stats[s]``: (n_h, n_w) of :func:`window_stat_map`, windows of
+    ``window_px`` pixels) and the per-token gate map (``gate``: (h, w) of :func:`gate_map`, tokens of
+    ``stride`` pixels) laid over ``image`` (H, W, 3) uint8, 2 x 2 panels with colour bars; the stage map
+    may be padded beyond the image, which is cropped to. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .style import figsize, image_axes
+
+    H, W = image.shape[:2]
+    fig, axes = plt.subplots(2, 2, figsize=figsize(width_frac, 0.42))
+    layers = [(stats[k], window_px, t, cmap, None, None) for k, t, cmap in _PANELS]
+    layers.append((gate, stride, "output gate, frame 0 (0.5 = init)", "coolwarm", 0.0, 1.0))
+    for ax, (m, px, t, cmap, vmin, vmax) in zip(axes.flat, layers):
+        ax.imshow(image)
+        h = ax.imshow(m, extent=(0, m.shape[1] * px, m.shape[0] * px, 0), alpha=0.65, cmap=cmap, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
+        ax.set_title(t)
+        image_axes(ax)
+        fig.colorbar(h, ax=ax, fraction=0.03, pad=0.01, format="%.4g")
+    if title:
+        fig.suptitle(title)
+    return fig

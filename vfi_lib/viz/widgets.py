@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .frames import compose_row, encode_png, error_map, error_to_color, to_image
+from .frames import compose_row, encode_png, error_map, error_to_color, psnr_u8, to_image
 
-__all__ = ["frame_scrubber", "render_scrubber_frame", "blend_predict"]
+__all__ = ["frame_scrubber", "show_scrubber", "render_scrubber_frame", "blend_predict", "plot_scrubber_positions",
+           "plot_time_row"]
 
 PredictFn = Callable[[np.ndarray, np.ndarray, float], object]
 
@@ -41,11 +42,6 @@ def _gt_index(index: int, t: float, span: int, n: int) -> int | None:
     if abs(pos - k) > 1e-6 or not 0 <= index + k < n:
         return None
     return index + k
-
-
-def _psnr(pred: np.ndarray, gt: np.ndarray) -> float:
-    mse = float(np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2))
-    return 10.0 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 def render_scrubber_frame(
@@ -80,7 +76,7 @@ def render_scrubber_frame(
     labels = [f"frame {index}", f"{pred_name} t={t:.2f}",
               f"GT frame {gi}" if gi is not None else "GT n/a", "|error|", f"frame {index + span}"]
     img = compose_row([frames[index], pred, gt, err, frames[index + span]], labels, height=height)
-    return img, (_psnr(pred, gt) if gt is not None else None)
+    return img, (psnr_u8(pred, gt) if gt is not None else None)
 
 
 def frame_scrubber(
@@ -136,3 +132,58 @@ def frame_scrubber(
     box.image, box.index_slider, box.t_slider, box.play, box.status = image, index_slider, t_slider, play, status
     box.render = render
     return box
+
+
+def plot_scrubber_positions(frames: Sequence, positions: Sequence[int], predict_fn: PredictFn | None = None,
+                            span: int = 2, t: float = 0.5, height: int = 128, width_frac: float = 1.0):
+    """The scrubber mosaic (:func:`render_scrubber_frame`) of several positions, one per row, each titled
+    with its PSNR: the static figure of a headless run. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .style import figsize, image_axes
+
+    fig, axes = plt.subplots(len(positions), 1, figsize=figsize(width_frac, 0.2 * len(positions)), squeeze=False)
+    for ax, i in zip(axes[:, 0], positions):
+        img, psnr = render_scrubber_frame(frames, i, t, predict_fn, span=span, height=height)
+        ax.imshow(img)
+        ax.set_title(f"position {i}: PSNR {psnr:.2f} dB" if psnr is not None else f"position {i}", fontsize=7)
+        image_axes(ax, frame=False)
+    return fig
+
+
+def show_scrubber(frames: Sequence, predict_fn: PredictFn | None = None, span: int = 2, t: float = 0.5,
+                  height: int | None = None, play: bool = False, **kwargs):
+    """Display :func:`frame_scrubber` in the running notebook (``play``: start the animation); returns the
+    box, or None with a printed note when ipywidgets is not installed (the static figures need no widget)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        print("ipywidgets is not installed: no scrubber widget, only the static figures (pip install ipywidgets)")
+        return None
+    from IPython.display import display
+
+    box = frame_scrubber(frames, predict_fn=predict_fn, span=span, t=t, height=height, **kwargs)
+    display(box)
+    if play:
+        box.play.playing = True
+    return box
+
+
+def plot_time_row(img0, img1, ts: Sequence[float], predict_fn: PredictFn | None = None,
+                  labels: Sequence[str] = ("frame 0", "frame 1"), width_frac: float = 1.0):
+    """One row: ``img0`` | the prediction at each t of ``ts`` | ``img1``, titled (``predict_fn(img0, img1, t)``
+    on uint8 (H, W, 3) inputs; None: :func:`blend_predict`). Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .style import figsize, image_axes
+
+    fn = predict_fn or blend_predict
+    a, b = to_image(img0), to_image(img1)
+    images = [a] + [to_image(fn(a, b, float(t))) for t in ts] + [b]
+    titles = [labels[0]] + [f"t = {t:g}" for t in ts] + [labels[1]]
+    fig, axes = plt.subplots(1, len(images), figsize=figsize(width_frac, 0.16), squeeze=False)
+    for ax, im, title in zip(axes[0], images, titles):
+        ax.imshow(im)
+        ax.set_title(title, fontsize=7)
+        image_axes(ax, frame=False)
+    return fig

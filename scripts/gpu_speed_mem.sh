@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Issue 17 on one GPU: peak memory of eager inference with the torch SSD (before/after the SSD slicing),
+# and TimeTest of our Phase 1/2 beside the RIFE peers' architectures in the same call.
+#   OUT=/tmp/o bash scripts/gpu_speed_mem.sh        (needs .whl/peers/*/flownet.pkl: scripts/fetch_peers.sh)
+set -uo pipefail
+: "${OUT:?set OUT}"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+R="$OUT/tt"; mkdir -p "$R"
+mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
+{
+  echo "== peak memory, eager, torch SSD, Phase 2 bf16"
+  mem --phase 2 --resolution 1080p --dtype bf16
+  mem --phase 2 --resolution 4k --dtype bf16
+  mem --phase 2 --resolution 1080p --dtype bf16 --ssd-slice-mib 1000000   # unsliced SSD (the old behaviour)
+  mem --phase 1 --resolution 4k --dtype bf16
+} > "$OUT/memory.log" 2>&1
+cat "$OUT/memory.log"
+tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
+H=.whl/peers/rife-hdv3/flownet.pkl; V=.whl/peers/rife-4.2x/flownet.pkl
+{
+  echo "== TimeTest (median of 30, batch 1), same process family, one GPU"
+  tt v42_1080p_fp32 --peer rife-4.2x --weights $V --resolution 1080p
+  tt v42_1080p_fp16_c --peer rife-4.2x --weights $V --resolution 1080p --dtype fp16 --compile
+  tt v42_4k_fp32 --peer rife-4.2x --weights $V --resolution 4k
+  tt hdv3_1080p_fp32 --peer rife-hdv3 --weights $H --resolution 1080p
+  tt p2_1080p_bf16 --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch
+  tt p2_4k_bf16 --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch
+  tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --compile
+  tt p1_1080p_bf16_c --phase 1 --resolution 1080p --dtype bf16 --compile
+} > "$OUT/timetest.log" 2>&1
+cat "$OUT/timetest.log"
+tar czf "$OUT/timetest_json.tgz" -C "$R" .
