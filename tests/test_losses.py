@@ -73,14 +73,67 @@ def test_ternary_constant_images_and_single_impulse_hand_value():
     assert tern(c0, c1).item() == pytest.approx(0.0, abs=1e-7)  # census ignores brightness offsets
     # one bright pixel of grey value g at the centre vs a black image (see the module docstring):
     # the centre differs from its 48 neighbours, each of the 48 neighbours from the centre only
-    v = 0.5
+    v = 2 / 255  # two grey levels: in 0..255 units (UnFlow) the census already sees a clear edge
     img = torch.zeros(1, 3, 13, 13)
     img[0, :, 6, 6] = v
-    g = v * sum(RGB_TO_GREY)
+    g = 255 * v * sum(RGB_TO_GREY)
     s = g * g / (0.81 + g * g)
     h = s / (0.1 + s)
     expected = (48 / 49 * h + 48 * (1 / 49) * h) / 49  # mean over the 7x7 valid pixels
     assert tern(img, torch.zeros_like(img)).item() == pytest.approx(expected, rel=1e-5)
+
+
+def _census_reference(pred: torch.Tensor, gt: torch.Tensor, scale: float = 255.0, patch: int = 7) -> torch.Tensor:
+    """UnFlow / RIFE census loss written out directly: grey = 255 * BT.601 luma, 7x7 neighbours by
+    unfold, c = d / sqrt(0.81 + d^2), soft Hamming mean_d D / (0.1 + D), mean over interior pixels."""
+    r = patch // 2
+
+    def census(img):
+        grey = scale * (0.2989 * img[:, 0] + 0.5870 * img[:, 1] + 0.1140 * img[:, 2])  # (B, H, W)
+        b, h, w = grey.shape
+        nb = F.unfold(grey[:, None].double(), patch, padding=r).view(b, patch * patch, h, w)
+        d = nb - grey[:, None].double()
+        return d / torch.sqrt(0.81 + d * d)
+
+    D = (census(pred) - census(gt)) ** 2
+    ham = (D / (0.1 + D)).mean(1)  # (B, H, W)
+    return ham[:, r:-r, r:-r].mean()
+
+
+@pytest.mark.parametrize("scale", [255.0, 1.0])
+def test_ternary_equals_direct_census_formula(scale):
+    """Default: UnFlow's census on 0..255 intensities (eps 0.81, 0.1 in those units); scale=1 is
+    RIFE's port on [0, 1] images (same formula, about 100x weaker gradient)."""
+    g = torch.Generator().manual_seed(3)
+    gt = torch.rand(2, 3, 20, 24, generator=g)
+    pred = (gt + 0.02 * torch.randn(2, 3, 20, 24, generator=g)).clamp(0, 1)
+    got = TernaryLoss(scale=scale)(pred, gt)
+    torch.testing.assert_close(got.double(), _census_reference(pred, gt, scale), rtol=1e-5, atol=1e-7)
+    if scale == 255.0:  # and not the [0, 1] variant: the x255 matters by a large factor here
+        assert got.item() > 5 * _census_reference(pred, gt, 1.0).item()
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        TernaryLoss(scale=0)
+
+
+def test_ternary_weight_balances_lap_gradient_on_real_frames():
+    """The preset weight w_ternary (config comment): on the embedded real triplets, for the blend
+    prediction, w_ternary * ||grad Ternary|| is within 2x of ||grad LapLoss||."""
+    from vfi_lib.data import sample_triplets
+
+    def f(a):
+        return torch.from_numpy(a).permute(2, 0, 1).float().div(255)[None]
+
+    tri = sample_triplets()
+    img0, gt, img1 = (torch.cat([f(d[k]) for d in tri]) for k in ("img0", "gt", "img1"))
+    grads = {}
+    for name, fn in (("lap", LapLoss()), ("ternary", TernaryLoss())):
+        pred = (0.5 * img0 + 0.5 * img1).requires_grad_(True)
+        fn(pred, gt).backward()
+        grads[name] = pred.grad.norm().item()
+    w = preset("phase2").train.w_ternary
+    assert preset("phase1").train.w_ternary == w == preset("phase3").train.w_ternary
+    ratio = w * grads["ternary"] / grads["lap"]
+    assert 0.5 < ratio < 2.0, (grads, w, ratio)
 
 
 def test_ternary_zero_identical_positive_differentiable():
@@ -182,5 +235,5 @@ def test_composite_weights_and_parts(vgg_file):
     total, parts = comp(a, b, {"flow_t0": flow, "flow_t1": flow})
     assert set(parts) == {"lap", "ternary", "vgg", "flow_smooth", "total"}
     assert parts["flow_smooth"].item() == 0.0
-    expect = parts["lap"] + parts["ternary"] + 0.1 * parts["vgg"]
+    expect = parts["lap"] + cfg2.train.w_ternary * parts["ternary"] + 0.1 * parts["vgg"]
     assert total.item() == pytest.approx(expect.item(), rel=1e-6)

@@ -54,6 +54,13 @@ def test_every_registered_model_forward_backward(name: str) -> None:
     # parameter upstream receives a gradient on the first backward
     out_conv = model.synthesis.out if model.phase == 1 else model.refine.out
     torch.nn.init.normal_(out_conv.weight, std=0.1)
+    # likewise mHC's phi is zero-initialised (exact plain residual at init, mhc.py): alphas and the
+    # norm weight would get a zero gradient on the first step, so randomise phi too
+    from vfi_lib.modules.mhc import MHCConnection
+
+    for m in model.modules():
+        if isinstance(m, MHCConnection):
+            torch.nn.init.normal_(m.phi.weight, std=0.1)
     x0, x1 = _pair(2, 20, 28)
     out, aux = model(x0, x1, torch.tensor([0.3, 0.7]), return_aux=True)
     assert out.shape == (2, 3, 20, 28)
@@ -135,8 +142,12 @@ def test_per_sample_t_matches_single_sample_runs() -> None:
 
 # ----------------------------------------------------------------------------- errors
 def test_bad_inputs_give_clear_errors() -> None:
+    from vfi_lib.infer import predict
+    from vfi_lib.model.thesis_model import check_inputs
+
     model = create_model("phase1_hybrid", tiny=True).eval()
     x0, x1 = _pair(1, 16, 16)
+    # type/shape/dtype: checked in forward (metadata only)
     with pytest.raises(TypeError, match=r"expects float in \[0, 1\]"):
         model((x0 * 255).to(torch.uint8), (x1 * 255).to(torch.uint8))
     with pytest.raises(ValueError, match="same shape"):
@@ -145,14 +156,58 @@ def test_bad_inputs_give_clear_errors() -> None:
         model(x0.permute(0, 2, 3, 1), x1.permute(0, 2, 3, 1))
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\) RGB"):
         model(torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16))
-    with pytest.raises(ValueError, match=r"expects float in \[0, 1\].*divide 0..255"):
-        model(x0 * 255, x1 * 255)
     with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
-        model(x0, x1, 1.5)
+        model(x0, x1, 1.5)  # a Python float costs nothing to check
     with pytest.raises(ValueError, match=r"t must be a float or a \(1,\) tensor"):
         model(x0, x1, torch.tensor([0.5, 0.5]))
     with pytest.raises(TypeError, match="must be a vfi_lib.config.Config"):
         ThesisModel(preset("phase1").model)
+    # value ranges: check_inputs, called once per call by predict (not by forward)
+    with pytest.raises(ValueError, match=r"expects float in \[0, 1\].*divide 0..255"):
+        check_inputs(x0 * 255, x1 * 255)
+    with pytest.raises(ValueError, match=r"values in \[-0\.5, "):
+        check_inputs(x0.index_put((torch.tensor(0),) * 4, torch.tensor(-0.5)), x1)  # one bad pixel
+    with pytest.raises(ValueError, match=r"expects float in \[0, 1\]"):
+        check_inputs(x0, x1.masked_fill(x1 > 0.5, float("nan")))
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\], got \[1\.5\]"):
+        check_inputs(x0, x1, torch.tensor([1.5]))
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        check_inputs(x0, x1, -0.1)
+    with pytest.raises(ValueError, match=r"t must be a float or a \(1,\) tensor"):
+        check_inputs(x0, x1, torch.tensor([0.5, 0.5]))
+    with pytest.raises(TypeError, match=r"check_inputs: img0 has dtype torch.uint8"):
+        check_inputs((x0 * 255).to(torch.uint8), x1)
+    check_inputs(x0, x1, torch.tensor([0.0]))  # valid inputs pass (endpoints included)
+    check_inputs(x0.double(), x1.double(), 1.0)
+    with pytest.raises(ValueError, match=r"divide 0..255"):
+        predict(model, x0 * 255, x1 * 255)
+    with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
+        predict(model, x0, x1, torch.tensor([2.0]))
+
+
+@pytest.mark.parametrize("phase", [1, 2])
+def test_eval_forward_makes_no_host_sync(phase: int, monkeypatch) -> None:
+    """Issue 17: no .item()/.tolist()/bool(tensor) in forward, in eval mode and with a tensor t
+    (each would stall the GPU every call); the value checks live in check_inputs."""
+    model = create_model(f"phase{phase}_hybrid", tiny=True).eval()
+    x0, x1 = _pair(2, 20, 28)
+    t = torch.tensor([0.25, 0.75])
+
+    def sync(*_a, **_k):
+        raise AssertionError("host sync inside forward")
+
+    for name in ("item", "tolist", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    with torch.no_grad():
+        out = model(x0, x1, t)  # raises if forward syncs
+    monkeypatch.undo()
+    assert out.shape == (2, 3, 20, 28)
+    with pytest.raises(AssertionError, match="host sync"):  # the probe works: check_inputs does sync
+        for name in ("item", "tolist", "__bool__"):
+            monkeypatch.setattr(torch.Tensor, name, sync)
+        from vfi_lib.model.thesis_model import check_inputs
+
+        check_inputs(x0, x1, t)
 
 
 # ----------------------------------------------------------------------------- pre-warp / refine

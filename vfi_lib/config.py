@@ -149,7 +149,11 @@ class TrainConfig:
     vgg_weights: str = ""  # torchvision-format VGG-19 state_dict (.pth); required if w_vgg > 0
     # loss weights (phase-aware: presets set them)
     w_lap: float = 1.0  # Laplacian-pyramid L1
-    w_ternary: float = 1.0  # census / ternary
+    # census / ternary (0..255 intensities, UnFlow). Weight from the gradient balance on the 6 embedded
+    # real triplets (448x256), prediction = the 0.5/0.5 blend: ||d LapLoss/d pred||_2 = 1.15e-3,
+    # ||d Ternary/d pred||_2 = 4.47e-2 (loss 0.0207 vs 0.136), so 0.025 x Ternary pulls like LapLoss
+    # (1.12e-3). The old [0, 1]-intensity Ternary at weight 1.0 had 4.5e-4 (~100x below the x255 form).
+    w_ternary: float = 0.025
     w_vgg: float = 0.0  # VGG-19 perceptual
     w_flow_smooth: float = 0.0  # edge-aware flow smoothness (phase 2+)
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from vfi_lib.infer.tiling import crop_pads, pad_to_multiple, tiled_apply
+from vfi_lib.model.thesis_model import check_inputs
 from vfi_lib.model.precision import autocast
 
 
@@ -66,6 +67,7 @@ def predict(
     """Tensor core of :func:`interpolate`: float (B, 3, H, W) x2 -> float32 (B, 3, H, W) in [0, 1]."""
     if img0.shape != img1.shape:
         raise ValueError(f"img0 and img1 must have the same shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+    check_inputs(img0, img1, t)  # value ranges, once per call (the forward pass has no host syncs)
     multiple = int(getattr(model, "pad_multiple", 1) or 1)
 
     def call(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,27 @@
 """IFNet-style coarse-to-fine intermediate flow estimator with a timestep input (Phase 2/3).
 
 After RIFE (Huang et al., ECCV 2022, Sec. 3.1 "IFNet") in its 4.x form: a stack of IFBlocks at
-decreasing downscale factors ``s_i`` (``cfg.flow_scales``, default 4, 2, 1). Block i sees the two
-inputs, both inputs backward-warped with the current estimate, the current flows and fusion-mask
-logit, and a constant plane holding each sample's timestep t, all resized to H/s_i; it predicts a
-*residual*:
+decreasing downscale factors ``s_i`` (``cfg.flow_scales``, default 4, 2, 1). Block i works on the
+grid g_i = (round(H / s_i), round(W / s_i)). It sees the two inputs, both inputs backward-warped with
+the current estimate, the current flows and fusion-mask logit, and a constant plane holding each
+sample's timestep t, all on g_i, and predicts a *residual* there (RIFE Eq. 1-2, coarse-to-fine
+residual refinement). The running estimate is accumulated **on the block grids**:
 
-    (F_t0, F_t1, m)_i = (F_t0, F_t1, m)_{i-1} + IFBlock_i([I0, I1, W(I0, F_t0), W(I1, F_t1), t, m, F])
+    (F, m)^(0)   = IFBlock_0([I0, I1, I0, I1, t, 0, 0])                                 on g_0
+    (F, m)^(i)   = R_i((F, m)^(i-1)) + IFBlock_i([I0, I1, W(I0, F_t0), W(I1, F_t1), t, m, F])
+                   with (F, m) = R_i((F, m)^(i-1)), everything on g_i
+    (F_t0 | F_t1, m) = R_HW((F, m)^(n-1))                          (one final upsample; identity if s = 1)
 
-with (F, m)_0 = 0 (RIFE Eq. 1-2: coarse-to-fine residual refinement). The final fusion mask is
-sigmoid(m). With ``cfg.flow_use_features`` the blocks are also given backbone (LGS) features of
-both frames, projected to ``cfg.flow_feat_channels`` channels, resized to the block's resolution
-and warped with the current flows (as RIFE 4.x warps its learned image features).
+where R_i is the bilinear resize to g_i (``align_corners=False``) and, for flows, the vectors are
+rescaled to pixels of the new grid (``resize_flow``). The running flow is thus resized once per
+block (g_{i-1} -> g_i) and upsampled once at the end, instead of every residual being upsampled
+to full resolution and the full-resolution sum resized back to each block's grid. Bilinear
+down/up-sampling are not exact inverses, so this is not bit-identical to the full-resolution form
+(R_i(sum_j U(d_j)) vs. the chain above); constant and affine-in-the-interior flows are reproduced
+exactly by both. The final fusion mask is sigmoid(m). With ``cfg.flow_use_features`` the blocks are
+also given backbone (LGS) features of both frames, projected to ``cfg.flow_feat_channels``
+channels, resized to the block's grid and warped with the current flows (as RIFE 4.x warps its
+learned image features).
 
 ``scale`` is RIFE's ``--scale``: every block runs at ``s_i / scale`` (0.5 at 1080p, 0.25 at 4K); the
 flows are estimated at that reduced resolution and resized back with vectors multiplied by 1/scale
@@ -103,53 +113,57 @@ class IFNet(nn.Module):
         feat0: torch.Tensor | None = None,
         feat1: torch.Tensor | None = None,
         scale: float = 1.0,
+        return_levels: bool = False,
     ) -> dict[str, torch.Tensor]:
         """img0, img1 (B, 3, H, W); t (B,); feat0/feat1 (B, C, h, w) backbone features or None.
 
         Returns ``flow_t0``, ``flow_t1`` (B, 2, H, W) float32 pixels, ``mask`` (B, 1, H, W) in (0, 1)
-        (weight of the warped frame 0), ``mask_logit``, and ``flow_levels``: the (B, 4, H, W)
-        flow after each block (for multi-scale supervision).
+        (weight of the warped frame 0) and ``mask_logit`` (see the module docstring for the
+        recurrence). With ``return_levels`` also ``flow_levels``: the estimate after each block,
+        R_HW(F^(i)), each (B, 4, H, W) float32 (for multi-scale supervision; upsampled only when
+        asked for).
         """
         if scale <= 0:
             raise ValueError(f"IFNet: scale must be > 0 (RIFE --scale, e.g. 0.5 for 4K), got {scale}")
         if self.use_features and (feat0 is None or feat1 is None):
             raise ValueError("IFNet: built with flow_use_features=True, so feat0 and feat1 are required")
         b, _, H, W = img0.shape
-        flow = img0.new_zeros(b, 4, H, W, dtype=torch.float32)  # (F_t0 | F_t1), pixels at full res
-        logit = img0.new_zeros(b, 1, H, W, dtype=torch.float32)
         p0 = p1 = None
         if self.use_features:
             pf = self.feat_proj(torch.cat([feat0, feat1], 0))  # (2B, fc, h, w), shared projection
             p0, p1 = pf[:b], pf[b:]
+        flow = logit = None  # running (F_t0 | F_t1) (B, 4, h, w) px and mask logit (B, 1, h, w), on the block grid
         levels = []
         for i, block in enumerate(self.blocks):
             s = self.scales[i] / scale
             h, w = max(1, round(H / s)), max(1, round(W / s))
             x0 = _resize(img0, h, w)
             x1 = _resize(img1, h, w)
-            f = resize_flow(flow, (h, w))  # (B, 4, h, w) pixels of the block grid
-            m = _resize(logit, h, w)
-            if i == 0:  # zero flow: warping is the identity
+            if flow is None:  # first block: zero flow, warping is the identity
+                flow = x0.new_zeros(b, 4, h, w, dtype=torch.float32)
+                logit = x0.new_zeros(b, 1, h, w, dtype=torch.float32)
                 w0, w1 = x0, x1
-            else:
-                w0, w1 = warp(x0, f[:, :2]), warp(x1, f[:, 2:])
-            parts = [x0, x1, w0, w1, time_plane(t, x0), m.to(x0.dtype), f.to(x0.dtype)]
+            else:  # the running estimate moves to this block's grid once
+                flow = resize_flow(flow, (h, w))
+                logit = _resize(logit, h, w)
+                w0, w1 = warp(x0, flow[:, :2]), warp(x1, flow[:, 2:])
+            parts = [x0, x1, w0, w1, time_plane(t, x0), logit.to(x0.dtype), flow.to(x0.dtype)]
             if self.use_features:
                 q0, q1 = _resize(p0, h, w), _resize(p1, h, w)
                 if i > 0:
-                    q0, q1 = warp(q0, f[:, :2]), warp(q1, f[:, 2:])
+                    q0, q1 = warp(q0, flow[:, :2]), warp(q1, flow[:, 2:])
                 parts += [q0, q1]
             dflow, dlogit = block(torch.cat(parts, 1))  # (B, 4, h, w), (B, 1, h, w)
-            flow = flow + resize_flow(dflow.float(), (H, W))
-            logit = logit + _resize(dlogit.float(), H, W)
-            levels.append(flow)
-        return {
-            "flow_t0": flow[:, :2],
-            "flow_t1": flow[:, 2:],
-            "mask": torch.sigmoid(logit),
-            "mask_logit": logit,
-            "flow_levels": levels,
-        }
+            flow = flow + dflow.float()
+            logit = logit + dlogit.float()
+            if return_levels:
+                levels.append(resize_flow(flow, (H, W)))
+        flow = resize_flow(flow, (H, W))  # one upsample to full resolution (identity when the last s = 1)
+        logit = _resize(logit, H, W)
+        out = {"flow_t0": flow[:, :2], "flow_t1": flow[:, 2:], "mask": torch.sigmoid(logit), "mask_logit": logit}
+        if return_levels:
+            out["flow_levels"] = levels
+        return out
 
 
 def _resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:

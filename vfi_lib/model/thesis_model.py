@@ -24,7 +24,7 @@ from vfi_lib.model.flow import IFNet, time_plane
 from vfi_lib.model.refine import RefineUNet, fuse, level_of_stride, prewarp_features
 from vfi_lib.model.warp import warp
 
-__all__ = ["ThesisModel"]
+__all__ = ["ThesisModel", "check_inputs"]
 
 
 class ThesisModel(nn.Module):
@@ -131,32 +131,15 @@ class ThesisModel(nn.Module):
         return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
     def _check_images(self, img0: torch.Tensor, img1: torch.Tensor) -> None:
-        for name, x in (("img0", img0), ("img1", img1)):
-            if not isinstance(x, torch.Tensor):
-                raise TypeError(f"ThesisModel.forward: {name} must be a torch.Tensor (B, 3, H, W), got {type(x).__name__}")
-            if x.dim() != 4 or x.shape[1] != 3:
-                raise ValueError(
-                    f"ThesisModel.forward: {name} must be (B, 3, H, W) RGB, got shape {tuple(x.shape)}"
-                    + (" (channels-last? permute(0, 3, 1, 2))" if x.dim() == 4 and x.shape[-1] == 3 else "")
-                )
-            if not x.is_floating_point():
-                raise TypeError(
-                    f"ThesisModel.forward: {name} has dtype {x.dtype}; the model expects float in [0, 1] "
-                    "(convert uint8 images with x.float() / 255)"
-                )
-        if img0.shape != img1.shape:
-            raise ValueError(f"ThesisModel.forward: img0 {tuple(img0.shape)} and img1 {tuple(img1.shape)} must have the same shape")
-        if not self.training and not torch.compiler.is_compiling():  # value check costs a sync: eval only
-            lo = torch.minimum(img0.amin(), img1.amin()).item()
-            hi = torch.maximum(img0.amax(), img1.amax()).item()
-            if lo < -1e-3 or hi > 1 + 1e-3:
-                raise ValueError(
-                    f"ThesisModel.forward: images have values in [{lo:.3g}, {hi:.3g}]; the model expects float "
-                    "in [0, 1] (divide 0..255 images by 255)"
-                )
+        """Type, shape and dtype checks (metadata only: no host sync; values: :func:`check_inputs`)."""
+        _check_image_meta(img0, img1, "ThesisModel.forward")
 
     def _timestep(self, t: float | torch.Tensor, b: int, device: torch.device) -> torch.Tensor:
-        """t as a float32 (B,) tensor on ``device``; accepts a float, a 0-d, (B,) or (B, 1, 1, 1) tensor."""
+        """t as a float32 (B,) tensor on ``device``; accepts a float, a 0-d, (B,) or (B, 1, 1, 1) tensor.
+
+        A Python float is range-checked here (free); a tensor's values are not (that would be a
+        host sync in every forward): :func:`check_inputs` does it once per call, outside the model.
+        """
         if isinstance(t, torch.Tensor):
             if t.numel() == 1:
                 tv = t.reshape(1).expand(b)
@@ -164,11 +147,7 @@ class ThesisModel(nn.Module):
                 tv = t.reshape(b)
             else:
                 raise ValueError(f"ThesisModel.forward: t must be a float or a ({b},) tensor, got shape {tuple(t.shape)}")
-            tv = tv.to(device=device, dtype=torch.float32)
-            if not self.training and not torch.compiler.is_compiling():
-                if bool(((tv < 0) | (tv > 1)).any()):
-                    raise ValueError(f"ThesisModel.forward: t must lie in [0, 1], got {tv.tolist()}")
-            return tv
+            return tv.to(device=device, dtype=torch.float32)
         t = float(t)
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"ThesisModel.forward: t must lie in [0, 1], got {t}")
@@ -182,3 +161,56 @@ class ThesisModel(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameter count."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- input checks
+def _check_image_meta(img0: torch.Tensor, img1: torch.Tensor, where: str) -> None:
+    """TypeError/ValueError unless img0, img1 are float tensors (B, 3, H, W) of the same shape."""
+    for name, x in (("img0", img0), ("img1", img1)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{where}: {name} must be a torch.Tensor (B, 3, H, W), got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(
+                f"{where}: {name} must be (B, 3, H, W) RGB, got shape {tuple(x.shape)}"
+                + (" (channels-last? permute(0, 3, 1, 2))" if x.dim() == 4 and x.shape[-1] == 3 else "")
+            )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{where}: {name} has dtype {x.dtype}; the model expects float in [0, 1] "
+                "(convert uint8 images with x.float() / 255)"
+            )
+    if img0.shape != img1.shape:
+        raise ValueError(f"{where}: img0 {tuple(img0.shape)} and img1 {tuple(img1.shape)} must have the same shape")
+
+
+def check_inputs(img0: torch.Tensor, img1: torch.Tensor, t: float | torch.Tensor = 0.5, tol: float = 1e-3) -> None:
+    """Validate a model call's inputs, values included; raises TypeError / ValueError with the fix.
+
+    img0, img1: float (B, 3, H, W) RGB in [0, 1] (a tolerance ``tol`` for resampling overshoot);
+    t: a float or a tensor with 1 or B values, all in [0, 1]. The forward pass itself checks only
+    types and shapes (free); the value ranges need the data on the host, so this costs one device
+    sync: call it once per user-facing call (``vfi_lib.infer.predict`` does), never per forward.
+    """
+    _check_image_meta(img0, img1, "check_inputs")
+    b = img0.shape[0]
+    stats = [img0.amin(), img1.amin(), img0.amax(), img1.amax()]
+    if isinstance(t, torch.Tensor):
+        if t.numel() not in (1, b):
+            raise ValueError(f"check_inputs: t must be a float or a ({b},) tensor, got shape {tuple(t.shape)}")
+        tv = t.detach().reshape(-1).to(device=img0.device, dtype=torch.float32)
+        stats += [tv.amin(), tv.amax()]
+    else:
+        tv = None
+        tf = float(t)
+        if not 0.0 <= tf <= 1.0:
+            raise ValueError(f"check_inputs: t must lie in [0, 1], got {tf}")
+    vals = torch.stack([v.detach().float() for v in stats]).tolist()  # the one host sync
+    nan = any(v != v for v in vals[:4])  # NaN anywhere: amin/amax propagate it
+    lo, hi = (float("nan"),) * 2 if nan else (min(vals[0], vals[1]), max(vals[2], vals[3]))
+    if nan or lo < -tol or hi > 1 + tol:
+        raise ValueError(
+            f"check_inputs: images have values in [{lo:.3g}, {hi:.3g}]; the model expects float "
+            "in [0, 1] (divide 0..255 images by 255)"
+        )
+    if tv is not None and not (vals[4] >= 0.0 and vals[5] <= 1.0):
+        raise ValueError(f"check_inputs: t must lie in [0, 1], got {tv.tolist()}")

@@ -19,11 +19,21 @@ no parameters except a temporal axis of the relative position bias table ((2T-1)
 T = 1 is plain Swin window attention.
 
 Shapes: ``forward(x, gate_input=None)`` with x (B, T, H, W, C) channels-last -> (B, T, H, W, C).
-Any H, W: the map is padded to a multiple of w (before the roll) and padded keys are masked. The
-combined shift/pad mask is an additive float mask, cached per (T, H, W, shift, device).
+Any H, W: the map is padded to a multiple of w (before the roll) and padded keys are masked.
+
+Masks only where needed: after padding and the roll, only the trailing window rows/columns can hold
+padding or straddle the roll seam (at most two of each, :func:`masked_tail`). The window grid is
+therefore split into the interior (SDPA with the relative bias only, a (heads, N, N) tensor broadcast
+over all windows and the batch), the right strip and the bottom strip; only the strips get an additive
+shift/pad mask, (n_strip, N, N) with n_strip ~ nh + nw windows instead of nh * nw, cached per
+(T, H, W, device) in a small LRU. The parts are Python-static (shapes only), so torch.compile sees one
+graph. At 4K (stage 1: 68 x 120 windows of N = 128 tokens) this is ~12 MB of masks instead of 0.5 GB
+cached plus 1 GB expanded over windows x heads per block.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +41,7 @@ from einops import rearrange
 from torch import nn
 
 MASK_VALUE = -1e4  # additive mask; exp(-1e4) == 0 in fp32 and representable in fp16/bf16
+MASK_CACHE_SIZE = 8  # strip masks kept per module (one entry per (T, H, W, device))
 
 
 def relative_position_index(num_frames: int, window: int) -> torch.Tensor:
@@ -72,20 +83,62 @@ def region_and_valid_maps(h: int, w: int, window: int, shift: int,
     return region, valid
 
 
+def masked_tail(size: int, window: int, shift: int) -> int:
+    """How many trailing windows along one axis need a mask: those holding padding or the roll seam.
+
+    The axis is padded from ``size`` to the window multiple P and rolled by -shift: position p then
+    holds source position (p + shift) mod P, so the padding [size, P) lands on [size - shift, P - shift)
+    and, with a shift, the last window straddles the seam (regions [P - w, P - s) and [P - s, P)).
+    Every window before the first such one is plain (one region, all valid).
+    """
+    n = -(-size // window)
+    first = n  # index of the first window that needs a mask
+    if shift:
+        first = n - 1
+    if n * window > size:
+        first = min(first, max(0, (size - shift) // window))
+    return n - first
+
+
+def _masks_from_maps(region: torch.Tensor, valid: torch.Tensor, window: int, num_frames: int) -> torch.Tensor:
+    """Additive masks (nW, N, N) of the windows of region/valid maps (rows, cols multiples of the window).
+
+    Query i may attend key j iff they are in the same region and (j is valid or i is padding).
+    """
+    reg = rearrange(region, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
+    val = rearrange(valid, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
+    allowed = (reg[:, :, None] == reg[:, None, :]) & (val[:, None, :] | ~val[:, :, None])  # (nW, N, N)
+    return torch.zeros(allowed.shape, device=region.device).masked_fill_(~allowed, MASK_VALUE)
+
+
 def window_mask(h: int, w: int, window: int, shift: int, num_frames: int,
                 device: torch.device | None = None) -> torch.Tensor | None:
-    """Additive mask (nW, N, N) for the windows of an (h, w) map, or None if nothing is masked.
+    """Dense additive mask (nW, N, N) for all windows of an (h, w) map, or None if nothing is masked.
 
     Query i may attend key j iff they are in the same region and (j is valid or i is padding);
     padded queries thus still have keys (no all-masked rows) and their outputs are discarded.
+    (For plots and references; the module itself builds masks for the border strips only.)
     """
     if not shift and h % window == 0 and w % window == 0:  # no region cut, no padding (decided on ints:
         return None  # no data-dependent branch, so no torch.compile graph break)
     region, valid = region_and_valid_maps(h, w, window, shift, device)
-    reg = rearrange(region, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
-    val = rearrange(valid, "(nh wh) (nw ww) -> (nh nw) (wh ww)", wh=window, ww=window).repeat(1, num_frames)
-    allowed = (reg[:, :, None] == reg[:, None, :]) & (val[:, None, :] | ~val[:, :, None])  # (nW, N, N)
-    return torch.zeros(allowed.shape, device=device).masked_fill_(~allowed, MASK_VALUE)
+    return _masks_from_maps(region, valid, window, num_frames)
+
+
+def window_parts(h: int, w: int, window: int, shift: int) -> list[tuple[tuple[int, int], tuple[int, int], bool]]:
+    """Split of the (nh, nw) window grid of an (h, w) map into [(rows, cols, masked)], in window units:
+    the interior (unmasked), the right strip and the bottom strip (masked); empty parts are left out.
+    The order is row band by row band (interior, right | bottom), as the grid is reassembled."""
+    nh, nw = -(-h // window), -(-w // window)
+    rh, rw = masked_tail(h, window, shift), masked_tail(w, window, shift)
+    parts = []
+    if nh > rh and nw > rw:
+        parts.append(((0, nh - rh), (0, nw - rw), False))
+    if nh > rh and rw:
+        parts.append(((0, nh - rh), (nw - rw, nw), True))
+    if rh:
+        parts.append(((nh - rh, nh), (0, nw), True))
+    return parts
 
 
 class GatedWindowAttention(nn.Module):
@@ -132,7 +185,7 @@ class GatedWindowAttention(nn.Module):
         self.relative_position_bias_table = nn.Parameter(torch.zeros(table, num_heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         self.register_buffer("relative_position_index", relative_position_index(num_frames, window_size), persistent=False)
-        self._mask_cache: dict[tuple, torch.Tensor | None] = {}
+        self._mask_cache: OrderedDict[tuple, list[torch.Tensor | None]] = OrderedDict()
 
     def _bias(self, t: int) -> torch.Tensor:
         """Relative position bias (heads, N, N) for T = t frames (t-major tokens: a sub-block)."""
@@ -140,12 +193,29 @@ class GatedWindowAttention(nn.Module):
         idx = self.relative_position_index[:n, :n]
         return self.relative_position_bias_table[idx.reshape(-1)].view(n, n, -1).permute(2, 0, 1)
 
-    def _mask(self, t: int, h: int, w: int, device: torch.device) -> torch.Tensor | None:
+    def _part_masks(self, t: int, h: int, w: int, device: torch.device) -> list[torch.Tensor | None]:
+        """Per part of :func:`window_parts`: None (interior) or the additive strip mask (n_part, N, N)."""
+        ws = self.window_size
+        parts = window_parts(h, w, ws, self.shift)
+        if not any(masked for _, _, masked in parts):
+            return [None] * len(parts)
+        region, valid = region_and_valid_maps(h, w, ws, self.shift, device)  # (Hp, Wp), small
+        return [
+            _masks_from_maps(region[r0 * ws:r1 * ws, c0 * ws:c1 * ws], valid[r0 * ws:r1 * ws, c0 * ws:c1 * ws], ws, t)
+            if masked else None
+            for (r0, r1), (c0, c1), masked in parts
+        ]
+
+    def _masks(self, t: int, h: int, w: int, device: torch.device) -> list[torch.Tensor | None]:
         if torch.compiler.is_compiling():  # traced into the graph on the device (no CPU kernels, no cache)
-            return window_mask(h, w, self.window_size, self.shift, t, device)
-        key = (t, h, w, self.shift, device)
-        if key not in self._mask_cache:
-            self._mask_cache[key] = window_mask(h, w, self.window_size, self.shift, t, device)
+            return self._part_masks(t, h, w, device)
+        key = (t, h, w, device)
+        if key in self._mask_cache:
+            self._mask_cache.move_to_end(key)
+        else:
+            self._mask_cache[key] = self._part_masks(t, h, w, device)
+            while len(self._mask_cache) > MASK_CACHE_SIZE:
+                self._mask_cache.popitem(last=False)
         return self._mask_cache[key]
 
     def forward(self, x: torch.Tensor, gate_input: torch.Tensor | None = None) -> torch.Tensor:
@@ -164,25 +234,32 @@ class GatedWindowAttention(nn.Module):
             qkv = F.pad(qkv, (0, 0, 0, pad_w, 0, pad_h))
         if s:
             qkv = qkv.roll((-s, -s), dims=(2, 3))
-        hp = h + pad_h
-        q, k, v = rearrange(
-            qkv, "b t (nh wh) (nw ww) (three m d) -> three (b nh nw) m (t wh ww) d", wh=ws, ww=ws, three=3, m=self.num_heads
-        )  # each (B*nW, heads, N, hd)
-        bias = self._bias(t).to(q.dtype)  # (heads, N, N)
-        mask = self._mask(t, h, w, x.device)  # (nW, N, N) or None
-        if mask is not None:
-            n_win = mask.shape[0]
-            bias = (bias[None] + mask[:, None].to(q.dtype)).unsqueeze(0).expand(b, -1, -1, -1, -1)
-            bias = bias.reshape(b * n_win, *bias.shape[2:])  # (B*nW, heads, N, N)
+        parts = window_parts(h, w, ws, s)
+        masks = self._masks(t, h, w, x.device)
+        bias = self._bias(t).to(qkv.dtype)  # (heads, N, N), broadcast over windows and batch
+        outs, maps = [], []
+        for ((r0, r1), (c0, c1), _), mask in zip(parts, masks):
+            q, k, v = rearrange(
+                qkv[:, :, r0 * ws:r1 * ws, c0 * ws:c1 * ws],
+                "b t (nh wh) (nw ww) (three m d) -> three (b nh nw) m (t wh ww) d", wh=ws, ww=ws, three=3,
+                m=self.num_heads,
+            )  # each (B*n_part, heads, N, hd)
+            if mask is None:
+                attn_bias = bias
+            else:  # (n_part, heads, N, N), repeated over the batch (b-major window order)
+                attn_bias = bias[None] + mask[:, None].to(bias.dtype)
+                attn_bias = attn_bias.unsqueeze(0).expand(b, *attn_bias.shape).flatten(0, 1)
+            if self.keep_attn:
+                attn = ((q * self.head_dim**-0.5) @ k.transpose(-2, -1) + attn_bias).softmax(dim=-1)
+                maps.append(attn.detach().unflatten(0, (b, r1 - r0, c1 - c0)))
+                y = attn @ v
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias)  # (B*n_part, heads, N, hd)
+            outs.append(y.unflatten(0, (b, r1 - r0, c1 - c0)))  # (B, rows, cols, heads, N, hd)
         if self.keep_attn:
-            attn = (q * self.head_dim**-0.5) @ k.transpose(-2, -1) + bias
-            attn = attn.softmax(dim=-1)  # (B*nW, heads, N, N)
-            self.last_attn = attn.detach()
-            y = attn @ v
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # (B*nW, heads, N, hd)
+            self.last_attn = _assemble_grid(parts, maps).flatten(0, 2)  # (B*nW, heads, N, N)
         y = rearrange(
-            y, "(b nh nw) m (t wh ww) d -> b t (nh wh) (nw ww) (m d)", b=b, nh=hp // ws, wh=ws, ww=ws
+            _assemble_grid(parts, outs), "b nh nw m (t wh ww) d -> b t (nh wh) (nw ww) (m d)", wh=ws, ww=ws
         )  # (B, T, Hp, Wp, C), heads merged in head-major channel order
         if s:
             y = y.roll((s, s), dims=(2, 3))
@@ -193,3 +270,14 @@ class GatedWindowAttention(nn.Module):
                 self.last_gate = g.detach()
             y = y * g
         return self.proj(y)
+
+
+def _assemble_grid(parts: list, pieces: list[torch.Tensor]) -> torch.Tensor:
+    """Reassemble per-part window tensors (B, rows, cols, ...) into the full grid (B, nh, nw, ...)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    bands: dict[tuple[int, int], list[torch.Tensor]] = {}
+    for (rows, _, _), piece in zip(parts, pieces):
+        bands.setdefault(rows, []).append(piece)
+    rows = [torch.cat(band, dim=2) if len(band) > 1 else band[0] for band in bands.values()]
+    return torch.cat(rows, dim=1) if len(rows) > 1 else rows[0]

@@ -1,63 +1,227 @@
-"""MaTVLM initialisation: Mamba2 projections from an attention layer's weights.
+"""MaTVLM initialisation: a Mamba2 branch initialised from a *trained* attention layer.
 
-MaTVLM (Li et al., ICCV 2025), following "The Mamba in the Llama" (Wang et al., 2024), uses the
-duality of SSD and linear attention -- y_t = sum_s C_t^T (prod decay) B_s x_s versus
-y_t = sum_s q_t^T k_s v_s -- to initialise a Mamba2 layer from the attention layer it replaces:
-    W_C <- W_Q,   W_B <- W_K,   W_x <- W_V,   W_out <- W_O.
-In a Mamba2 (mamba_ssm layout) W_x, W_B, W_C are row blocks of ``in_proj.weight`` (order
-[z, x, B, C, dt]; sizes d_inner, d_inner, g*N, g*N, nheads) and W_out is ``out_proj.weight``.
+MaTVLM (Li et al., ICCV 2025), following "The Mamba in the Llama" (Wang et al., NeurIPS 2024,
+Sec. 3), uses the duality of SSD and linear attention (Dao & Gu 2024, Sec. 4). With the decay
+switched off (A -> 0, so exp(dt A) = 1) and dt = 1, the SSD recurrence h_t = exp(dt_t A) h_{t-1} +
+dt_t B_t x_t^T, y_t = C_t^T h_t becomes causal linear attention
 
-Shape rule (ours): our attention and Mamba2 shapes differ (e.g. Q has num_heads*head_dim = dim rows,
-C has ngroups*d_state rows; x has d_inner = expand*dim rows, V has dim). Each target block receives
-the overlapping top-left block of its source, ``target[:r, :c] = source[:r, :c]`` with
-r = min of the row counts and c = min of the column counts; all other rows/columns (z, dt, the
-rest of x/B/C/out) keep Mamba2's default init. Biases are not copied (Mamba2 has none by default).
+    y_t = sum_{s <= t} (C_t . B_s) x_s      ==      y_t = sum_{s <= t} (q_t . k_s) v_s,
+
+so the Mamba2 projections are set from the attention's: W_C <- W_Q, W_B <- W_K, W_x <- W_V,
+W_out <- W_O. In a Mamba2 (mamba_ssm layout) W_x, W_B, W_C are row blocks of ``in_proj.weight``
+(order [z, x, B, C, dt]; sizes d_inner, d_inner, g*N, g*N, nheads) and W_out is ``out_proj.weight``.
+
+Shape differences (ours; :func:`init_mamba2_from_attention` returns what it did):
+
+* **Q/K -> C/B.** Attention has ``num_heads`` heads of ``hd = dim / num_heads`` with one score
+  q_j . k_j each; our Mamba2 has ``ngroups`` B/C groups (1 in SS2D) of ``d_state = N`` rows, each
+  group's score shared by all heads of that group. Group g receives the Q (to C) and K (to B) rows of
+  ``k = min(num_heads, N // hd)`` whole consecutive attention heads (group g starts at head g*k,
+  modulo num_heads), so its score C_t . B_s = sum of those heads' q_j . k_j. If not even one head fits
+  (N < hd), the first N rows of one head are used (a truncated score). The remaining N - k*hd rows
+  of **B are zeroed** (the extra state dimensions add nothing to the score at init, yet C's rows
+  there stay random so that they receive gradient); C's remaining rows keep the default init.
+* **V -> x, O -> out.** x has d_inner = expand * d_model rows in nheads heads of headdim; V has dim
+  rows. Channel c of V goes to channel c of x for c < min(d_inner, dim); since every Mamba2 head of
+  a group shares the group's score, the different head partitions (hd vs headdim) do not matter:
+  y[c] = sum_s (C_t . B_s) v_s[c] for every copied channel. ``out_proj.weight[:, :c] <- W_O[:, :c]``;
+  the out_proj **columns of the extra x channels (c >= dim) are zeroed**, so the extra heads start
+  silent (their x rows keep the default init and they receive gradient through out_proj).
+* **Biases.** Our Mamba2 has no in_proj/out_proj bias (mamba_ssm's default ``bias=False``), so the
+  attention biases b_Q, b_K, b_V, b_O are dropped; with ``bias=True`` they are copied like the rows.
+* **Not transferable, kept at Mamba2's default init**: z (the output gate; the attention's own
+  sigmoid gate acts on different features), dt / dt_bias / A_log (the decay), D, the causal conv,
+  the RMSNorm. The attention's softmax, 1/sqrt(hd) scale and relative position bias have no SSD
+  counterpart.
+
+:func:`init_from_attention_model` applies this to every LGS block of a model, reading the
+attention weights of the same block (``<block>.attn.qkv.weight``, ``.proj.weight``, and the head
+count from ``.relative_position_bias_table``) from a trained model, its state_dict or a checkpoint
+dict; :func:`apply_matvlm_init` is the call the trainer makes after ``--init_from`` when
+``model.matvlm_init`` is set. :func:`mamba2_projections` exposes the pieces (x, B, C before the
+conv) for checking the duality.
 """
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 from torch import nn
 
+__all__ = [
+    "init_mamba2_from_attention", "init_mamba2_from_window_attention", "init_from_attention_model",
+    "apply_matvlm_init", "mamba2_projections", "attention_state",
+]
 
-def _copy_overlap(target: torch.Tensor, source: torch.Tensor) -> tuple[int, int]:
-    r, c = min(target.shape[0], source.shape[0]), min(target.shape[1], source.shape[1])
-    target[:r, :c] = source[:r, :c].to(target.dtype)
-    return r, c
+_WHERE = "vfi_lib/modules/init_matvlm.py"
+
+
+def _check_mamba(mamba: nn.Module) -> None:
+    for attr in ("in_proj", "out_proj", "d_inner", "ngroups", "d_state", "d_model"):
+        if not hasattr(mamba, attr):
+            raise TypeError(f"{_WHERE}: mamba has no attribute {attr!r}; expected a Mamba2 layer")
 
 
 @torch.no_grad()
 def init_mamba2_from_attention(
-    mamba: nn.Module, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor
-) -> dict[str, tuple[slice, slice]]:
-    """Copy W_Q -> C, W_K -> B, W_V -> x rows of ``mamba.in_proj.weight`` and W_O -> ``out_proj.weight``.
+    mamba: nn.Module,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    num_heads: int,
+    b_q: torch.Tensor | None = None,
+    b_k: torch.Tensor | None = None,
+    b_v: torch.Tensor | None = None,
+    b_o: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """MaTVLM init of ``mamba`` from one attention layer (see the module docstring for the rules).
 
-    w_q, w_k, w_v: (d_attn, d_model_attn) as nn.Linear weights (out, in); w_o: (d_model_attn, d_attn).
-    Returns, per target ('x', 'B', 'C', 'out'), the (row, col) slices of the written block in
-    ``in_proj.weight`` / ``out_proj.weight`` coordinates.
+    w_q, w_k, w_v: (dim, d_model) nn.Linear weights (out, in), heads head-major in the rows
+    (rows j*hd .. (j+1)*hd - 1 are head j); w_o: (d_model, dim). Returns a report: ``heads_per_group``
+    (k), ``rows_BC`` (rows of each B/C group set from Q/K), ``x_channels`` (c), ``out_zeroed_cols``,
+    ``B_zeroed_rows`` and ``biases`` (whether biases were copied).
     """
+    _check_mamba(mamba)
     for name, w in (("w_q", w_q), ("w_k", w_k), ("w_v", w_v), ("w_o", w_o)):
         if w.dim() != 2:
-            raise ValueError(f"vfi_lib/modules/init_matvlm.py: {name} must be a 2-D weight, got shape {tuple(w.shape)}")
-    for attr in ("in_proj", "out_proj", "d_inner", "ngroups", "d_state"):
-        if not hasattr(mamba, attr):
-            raise TypeError(f"vfi_lib/modules/init_matvlm.py: mamba has no attribute {attr!r}; expected a Mamba2 layer")
-    d_inner, gn = mamba.d_inner, mamba.ngroups * mamba.d_state
-    w_in = mamba.in_proj.weight  # (2*d_inner + 2*g*N + nheads, d_model)
-    starts = {"x": d_inner, "B": 2 * d_inner, "C": 2 * d_inner + gn}
-    sizes = {"x": d_inner, "B": gn, "C": gn}
-    sources = {"x": w_v, "B": w_k, "C": w_q}
-    written: dict[str, tuple[slice, slice]] = {}
-    for key, src in sources.items():
-        s = starts[key]
-        r, c = _copy_overlap(w_in[s : s + sizes[key]], src)
-        written[key] = (slice(s, s + r), slice(0, c))
-    r, c = _copy_overlap(mamba.out_proj.weight, w_o)
-    written["out"] = (slice(0, r), slice(0, c))
-    return written
+            raise ValueError(f"{_WHERE}: {name} must be a 2-D weight, got shape {tuple(w.shape)}")
+    dim, d_model = w_q.shape
+    if w_k.shape != w_q.shape or w_v.shape != w_q.shape or tuple(w_o.shape) != (d_model, dim):
+        raise ValueError(
+            f"{_WHERE}: attention weights must be W_Q, W_K, W_V (dim, d_model) and W_O (d_model, dim); got "
+            f"{tuple(w_q.shape)}, {tuple(w_k.shape)}, {tuple(w_v.shape)}, {tuple(w_o.shape)}"
+        )
+    if d_model != mamba.d_model:
+        raise ValueError(f"{_WHERE}: attention works on d_model={d_model} channels, the Mamba2 on {mamba.d_model}")
+    if num_heads < 1 or dim % num_heads:
+        raise ValueError(f"{_WHERE}: num_heads={num_heads} must divide the attention width {dim}")
+    hd = dim // num_heads
+    d_inner, g, n = mamba.d_inner, mamba.ngroups, mamba.d_state
+    k = min(num_heads, n // hd)
+    rows = k * hd if k >= 1 else n  # whole heads, or a truncated head when N < hd
+    w_in, w_out = mamba.in_proj.weight, mamba.out_proj.weight  # (2 d_inner + 2 g N + nheads, d_model), (d_model, d_inner)
+    b_in = mamba.in_proj.bias
+    x0, b0, c0 = d_inner, 2 * d_inner, 2 * d_inner + g * n
+
+    def head_rows(first_head: int) -> torch.Tensor:  # source row indices of `rows` rows from head first_head on
+        heads = [(first_head + j) % num_heads for j in range(max(k, 1))]
+        idx = torch.cat([torch.arange(h * hd, (h + 1) * hd) for h in heads])
+        return idx[:rows]
+
+    for gi in range(g):
+        idx = head_rows(gi * max(k, 1))
+        bs, cs = b0 + gi * n, c0 + gi * n
+        w_in[bs : bs + n].zero_()  # B: copied rows + zeros (extra state dims silent at init)
+        w_in[bs : bs + rows] = w_k[idx].to(w_in.dtype)
+        w_in[cs : cs + rows] = w_q[idx].to(w_in.dtype)
+        if b_in is not None:
+            b_in[bs : bs + n].zero_()
+            if b_k is not None:
+                b_in[bs : bs + rows] = b_k[idx].to(b_in.dtype)
+            if b_q is not None:
+                b_in[cs : cs + rows] = b_q[idx].to(b_in.dtype)
+    c = min(d_inner, dim)
+    w_in[x0 : x0 + c] = w_v[:c].to(w_in.dtype)
+    w_out[:, :c] = w_o[:, :c].to(w_out.dtype)
+    w_out[:, c:].zero_()
+    if b_in is not None and b_v is not None:
+        b_in[x0 : x0 + c] = b_v[:c].to(b_in.dtype)
+    if mamba.out_proj.bias is not None and b_o is not None:
+        mamba.out_proj.bias.copy_(b_o.to(mamba.out_proj.bias.dtype))
+    return {
+        "heads_per_group": k, "rows_BC": rows, "x_channels": c, "out_zeroed_cols": d_inner - c,
+        "B_zeroed_rows": n - rows, "biases": b_in is not None,
+    }
 
 
-def init_mamba2_from_window_attention(mamba: nn.Module, attn: nn.Module) -> dict[str, tuple[slice, slice]]:
-    """MaTVLM init from a :class:`GatedWindowAttention` (fused ``qkv`` Linear(C, 3C), ``proj``)."""
+def init_mamba2_from_window_attention(mamba: nn.Module, attn: nn.Module) -> dict[str, Any]:
+    """MaTVLM init from a :class:`GatedWindowAttention` (fused ``qkv`` Linear(C, 3C) = [Q; K; V], ``proj``)."""
     w_q, w_k, w_v = attn.qkv.weight.chunk(3, dim=0)
-    return init_mamba2_from_attention(mamba, w_q, w_k, w_v, attn.proj.weight)
+    bq = bk = bv = None
+    if attn.qkv.bias is not None:
+        bq, bk, bv = attn.qkv.bias.chunk(3)
+    return init_mamba2_from_attention(mamba, w_q, w_k, w_v, attn.proj.weight, attn.num_heads,
+                                      bq, bk, bv, attn.proj.bias)
+
+
+def attention_state(source: nn.Module | Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+    """A state_dict from a model, a state_dict, or a checkpoint dict (``{"model": state_dict, ...}``)."""
+    if isinstance(source, nn.Module):
+        return source.state_dict()
+    if isinstance(source, Mapping):
+        if "model" in source and isinstance(source["model"], Mapping):
+            return source["model"]
+        return source
+    raise TypeError(f"{_WHERE}: source must be a model, a state_dict or a checkpoint dict, got {type(source).__name__}")
+
+
+@torch.no_grad()
+def init_from_attention_model(target: nn.Module, source: nn.Module | Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Initialise the Mamba2 branch of every LGS block of ``target`` from the trained attention of
+    the same block in ``source`` (a gated-attention or hybrid model, its state_dict or checkpoint).
+
+    Block ``<name>`` (an LGSBlock with an SS2D branch) reads ``<name>.attn.qkv.weight`` (3C, C),
+    ``<name>.attn.qkv.bias``, ``<name>.attn.proj.weight``/``.bias`` and the head count (columns of
+    ``<name>.attn.relative_position_bias_table``). Returns ``{name: report}`` (see
+    :func:`init_mamba2_from_attention`); blocks whose source has no attention are reported as
+    ``{"skipped": reason}``. Raises ValueError if no block could be initialised.
+    """
+    from vfi_lib.modules.lgs_block import LGSBlock
+
+    sd = attention_state(source)
+    report: dict[str, dict[str, Any]] = {}
+    targets = [(name, m) for name, m in target.named_modules() if isinstance(m, LGSBlock) and m.ss2d is not None]
+    if not targets:
+        raise ValueError(f"{_WHERE}: the target has no LGS block with a Mamba2 branch (backbone_mode "
+                         "'hybrid' or 'mamba2_only' is needed)")
+    for name, blk in targets:
+        p = f"{name}.attn."
+        need = [p + "qkv.weight", p + "proj.weight", p + "relative_position_bias_table"]
+        missing = [key for key in need if key not in sd]
+        if missing:
+            report[name] = {"skipped": f"source has no {missing[0]}"}
+            continue
+        qkv = sd[p + "qkv.weight"]
+        w_q, w_k, w_v = qkv.chunk(3, dim=0)
+        bias = sd.get(p + "qkv.bias")
+        bq, bk, bv = bias.chunk(3) if bias is not None else (None, None, None)
+        try:
+            report[name] = init_mamba2_from_attention(
+                blk.ss2d.mamba, w_q, w_k, w_v, sd[p + "proj.weight"], int(sd[p + "relative_position_bias_table"].shape[1]),
+                bq, bk, bv, sd.get(p + "proj.bias"),
+            )
+        except ValueError as e:
+            raise ValueError(f"{_WHERE}: block {name}: {e}") from None
+    if not any("skipped" not in r for r in report.values()):
+        first = next(iter(report))
+        raise ValueError(
+            f"{_WHERE}: no attention weights found for any LGS block in the source (e.g. {first}.attn.qkv.weight); "
+            "MaTVLM init needs a trained model with the gated attention branch (backbone_mode 'hybrid' or "
+            "'gated_attn_only') of the same stage widths"
+        )
+    return report
+
+
+def apply_matvlm_init(model: nn.Module, source_state_dict: nn.Module | Mapping[str, Any]) -> str:
+    """Trainer hook (``model.matvlm_init`` with ``train.init_from``): call after the matching weights
+    of the init_from checkpoint were loaded; overwrites the Mamba2 x/B/C/out projections of every LGS
+    block with those derived from the checkpoint's attention. Returns a one-line log message."""
+    report = init_from_attention_model(model, source_state_dict)
+    done = [n for n, r in report.items() if "skipped" not in r]
+    skipped = [f"{n} ({r['skipped']})" for n, r in report.items() if "skipped" in r]
+    r0 = report[done[0]]
+    msg = (f"[train] MaTVLM init: Mamba2 of {len(done)}/{len(report)} LGS blocks from the checkpoint's attention "
+           f"(W_C<-W_Q, W_B<-W_K over {r0['heads_per_group']} head(s) = {r0['rows_BC']} state rows, W_x<-W_V "
+           f"{r0['x_channels']} channels, W_out<-W_O)")
+    return msg + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+
+
+def mamba2_projections(mamba: nn.Module, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The linear pieces of a Mamba2 on u (B, L, d_model), before the causal conv and SiLU:
+    x (B, L, nheads, headdim), B and C (B, L, ngroups, d_state)."""
+    _check_mamba(mamba)
+    g, n = mamba.ngroups, mamba.d_state
+    _, x, b, c, _ = torch.split(mamba.in_proj(u), [mamba.d_inner, mamba.d_inner, g * n, g * n, mamba.nheads], dim=-1)
+    return x.unflatten(-1, (mamba.nheads, mamba.headdim)), b.unflatten(-1, (g, n)), c.unflatten(-1, (g, n))

@@ -47,14 +47,14 @@ def cross_scan(x: torch.Tensor) -> torch.Tensor:
     """Flatten ``x`` (B, T, H, W, C) in 4 orders -> (B, 4, H*W*T, C).
 
     Position p runs row-major (h, w), column-major (w, h), and both reversed; within a position the
-    T frames are consecutive (the VFIMamba interleave f0(p), f1(p)).
+    T frames are consecutive (the VFIMamba interleave f0(p), f1(p)). One stack of the two orders and
+    their reversals (no intermediate (B, 2, L, C) copies).
     """
     _check_map(x, "x")
     b, t, h, w, c = x.shape
     row = x.permute(0, 2, 3, 1, 4).reshape(b, h * w * t, c)  # (B, L, C), order (h, w, t)
     col = x.permute(0, 3, 2, 1, 4).reshape(b, h * w * t, c)  # (B, L, C), order (w, h, t)
-    fwd = torch.stack([row, col], dim=1)  # (B, 2, L, C)
-    return torch.cat([fwd, fwd.flip(2)], dim=1)  # (B, 4, L, C)
+    return torch.stack([row, col, row.flip(1), col.flip(1)], dim=1)  # (B, 4, L, C)
 
 
 def _scanned_dims(y: torch.Tensor, h: int, w: int) -> tuple[int, int, int]:
@@ -67,12 +67,18 @@ def _scanned_dims(y: torch.Tensor, h: int, w: int) -> tuple[int, int, int]:
 
 
 def cross_unscan(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`cross_scan` per direction: (B, 4, H*W*T, C) -> (B, 4, T, H, W, C)."""
+    """Inverse of :func:`cross_scan` per direction: (B, 4, H*W*T, C) -> (B, 4, T, H, W, C).
+
+    The two forward directions are read as views (``y`` may be strided, e.g. the packed SSD output);
+    only the reversed ones are copied (flip) before the single stack.
+    """
     b, t, c = _scanned_dims(y, h, w)
-    fwd = torch.cat([y[:, :2], y[:, 2:].flip(2)], dim=1)  # un-reverse directions 2, 3
-    row = fwd[:, 0::2].reshape(b, 2, h, w, t, c)  # directions 0, 2 in (h, w, t) order
-    col = fwd[:, 1::2].reshape(b, 2, w, h, t, c).transpose(2, 3)  # (w, h, t) -> (h, w, t), frames kept
-    out = torch.stack([row[:, 0], col[:, 0], row[:, 1], col[:, 1]], dim=1)  # (B, 4, H, W, T, C)
+
+    def grid(seq: torch.Tensor, col: bool) -> torch.Tensor:  # (B, L, C) in scan order -> (B, H, W, T, C)
+        return seq.reshape(b, w, h, t, c).transpose(1, 2) if col else seq.reshape(b, h, w, t, c)
+
+    out = torch.stack([grid(y[:, 0], False), grid(y[:, 1], True),
+                       grid(y[:, 2].flip(1), False), grid(y[:, 3].flip(1), True)], dim=1)  # (B, 4, H, W, T, C)
     return out.permute(0, 1, 4, 2, 3, 5)  # (B, 4, T, H, W, C)
 
 
@@ -135,30 +141,45 @@ class SS2D(nn.Module):
         return out.reshape(b, t, h, w, c)
 
     def _forward_packed(self, x: torch.Tensor) -> torch.Tensor:
-        """SS2Dm0 form with the Mamba2 parameters (mamba_ssm names). (B, T, H, W, C) -> same."""
+        """SS2Dm0 form with the Mamba2 parameters (mamba_ssm names). (B, T, H, W, C) -> same.
+
+        The big per-direction tensors (4 x the tokens) are released as soon as the next step has
+        consumed them (``del``), so that at 4K only about two of them are alive at a time.
+        """
         m = self.mamba
         if not m.rmsnorm:
             raise ValueError("vfi_lib/modules/scan.py: packed SS2D needs Mamba2(rmsnorm=True); use packed=False")
         b, t, h, w, _ = x.shape
         k, nh, p, g, n = NUM_DIRECTIONS, m.nheads, m.headdim, m.ngroups, m.d_state
         conv_dim = m.d_inner + 2 * g * n
-        z, xbc_dt = m.in_proj(x).split([m.d_inner, conv_dim + nh], dim=-1)  # once per token
-        seq = cross_scan(xbc_dt)  # (B, 4, L, conv_dim + nh)
+        wz, wrest = m.in_proj.weight.split([m.d_inner, conv_dim + nh])  # in_proj = [z | xBC dt], once per token
+        bz, brest = (None, None) if m.in_proj.bias is None else m.in_proj.bias.split([m.d_inner, conv_dim + nh])
+        z = F.linear(x, wz, bz)  # (B, T, H, W, d_inner), its own tensor (not a view pinning xBC)
+        seq = cross_scan(F.linear(x, wrest, brest))  # (B, 4, L, conv_dim + nh)
         length = seq.shape[2]
-        xbc, dt = seq.reshape(b * k, length, -1).split([conv_dim, nh], dim=-1)
-        xbc = F.silu(causal_conv1d(xbc, m.conv1d.weight, m.conv1d.bias))  # causal conv per direction
-        xs, bs, cs = xbc.split([m.d_inner, g * n, g * n], dim=-1)
 
         def pack(u: torch.Tensor, heads: int) -> torch.Tensor:  # (B*4, L, heads*e) -> (B, L, 4*heads, e)
             return u.reshape(b, k, length, heads, -1).permute(0, 2, 1, 3, 4).reshape(b, length, k * heads, -1)
 
+        xbc, dt = seq.reshape(b * k, length, -1).split([conv_dim, nh], dim=-1)
+        dt = pack(dt, nh).squeeze(-1)  # (B, L, 4*nh)
+        del seq
+        xbc = causal_conv1d(xbc, m.conv1d.weight, m.conv1d.bias)  # causal conv per direction (frees seq)
+        xbc = F.silu(xbc, inplace=not torch.is_grad_enabled())  # in place when nothing is saved for backward
+        xs, bc = xbc.split([m.d_inner, 2 * g * n], dim=-1)
+        xs = pack(xs, nh)  # (B, L, 4*nh, p), a copy
+        bc = bc.reshape(b, k, length, 2, g, n).permute(0, 2, 1, 3, 4, 5).contiguous()  # (B, L, 4, [B|C], g, n)
+        del xbc  # (the copies above release the conv output before the SSD)
+        bs = bc[:, :, :, 0].reshape(b, length, k * g, n)  # (B, L, 4*g, n), views for g = 1 (no generator:
+        cs = bc[:, :, :, 1].reshape(b, length, k * g, n)  # a closure over bc would make `del bc` a graph break)
         d = m.D.view(nh, p) if m.D_has_hdim else m.D
         y = ssd(
-            pack(xs, nh), pack(dt, nh).squeeze(-1), (-torch.exp(m.A_log.float())).repeat(k),
-            pack(bs, g), pack(cs, g), m.chunk_size,
+            xs, dt, (-torch.exp(m.A_log.float())).repeat(k), bs, cs, m.chunk_size,
             D=d.repeat(k, *([1] * (d.dim() - 1))), dt_bias=m.dt_bias.repeat(k), dt_softplus=True,
             dt_limit=m.dt_limit, backend=m.backend,
         )  # (B, L, 4*nh, p); head block j is direction j, its own B/C group
-        y = y.reshape(b, length, k, m.d_inner).transpose(1, 2)  # (B, 4, L, d_inner)
-        y = m.norm(cross_unscan(y, h, w), z.unsqueeze(1))  # (B, 4, T, H, W, d_inner), gated per direction
-        return m.out_proj(y.sum(dim=1))  # sum of directions, then one out_proj
+        del xs, bc, bs, cs, dt
+        u = cross_unscan(y.reshape(b, length, k, m.d_inner).transpose(1, 2), h, w)  # (B, 4, T, H, W, d_inner)
+        del y
+        u = m.norm(u, z.unsqueeze(1))  # gated RMSNorm per direction
+        return m.out_proj(u.sum(dim=1))  # sum of directions, then one out_proj

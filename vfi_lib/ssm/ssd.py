@@ -16,7 +16,12 @@ Shapes follow mamba_ssm: x (b, l, h, p), dt (b, l, h) (already softplus'ed, posi
 B and C (b, l, g, n) with g groups dividing h (head i uses group i // (h // g)), D (h,) or (h, p),
 states (b, h, p, n). Half-precision inputs are computed in float32 (the exponentials and the
 state sums need it; only the intra-chunk product (L o C B^T) x takes half operands, as in mamba_ssm's
-kernels) and the output is cast back to x.dtype; float64 stays float64.
+kernels) and the output is cast back to x.dtype; float64 stays float64. Both functions run with
+autocast disabled, so under ``torch.autocast`` float32 inputs really are computed in float32.
+
+Memory of ``ssd_chunked``: the (T, T) matrices of all chunks at once would be (b, l/T, h, T, T) floats,
+17 GB each for a 4K frame pair (l ~ 1e6 tokens, 16 heads, T = 256); the chunks are therefore processed
+in slices whose intermediates stay below :data:`SSD_SLICE_BYTES`, the state passed between slices.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ssd_naive", "ssd_chunked", "compute_dtype", "check_ssd_inputs"]
+__all__ = ["ssd_naive", "ssd_chunked", "compute_dtype", "check_ssd_inputs", "SSD_SLICE_BYTES"]
+
+SSD_SLICE_BYTES = 512 * 2**20
+"""Default budget of :func:`ssd_chunked` for one intermediate of a slice (bytes): 512 MiB keeps a
+training batch of 4 at 256x256 in one slice (stage 1: 32 chunks x 16 heads x 256^2 x 4 B) and bounds
+4K inference (4080 chunks) to about 3 such tensors alive at a time instead of 17 GB each."""
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -93,20 +103,21 @@ def ssd_naive(
     b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state)
     cd = compute_dtype(x.dtype)
     r = h // g
-    xs, dts, As = x.to(cd), dt.to(cd), A.to(cd)
-    Bh = B.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
-    Ch = C.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
-    state = x.new_zeros((b, h, p, n), dtype=cd) if initial_state is None else initial_state.to(cd)
-    ys = []
-    for t in range(l):
-        decay = torch.exp(dts[:, t] * As)  # (b, h)
-        inp = (dts[:, t, :, None] * xs[:, t])[..., None] * Bh[:, t, :, None, :]  # (b, h, p, n)
-        state = decay[:, :, None, None] * state + inp
-        ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
-    y = torch.stack(ys, dim=1) if ys else xs.new_zeros((b, 0, h, p))
-    if D is not None:
-        y = y + _d_skip(xs, D.to(cd))
-    y = y.to(x.dtype)
+    with torch.autocast(device_type=x.device.type, enabled=False):  # the reference stays in cd
+        xs, dts, As = x.to(cd), dt.to(cd), A.to(cd)
+        Bh = B.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
+        Ch = C.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
+        state = x.new_zeros((b, h, p, n), dtype=cd) if initial_state is None else initial_state.to(cd)
+        ys = []
+        for t in range(l):
+            decay = torch.exp(dts[:, t] * As)  # (b, h)
+            inp = (dts[:, t, :, None] * xs[:, t])[..., None] * Bh[:, t, :, None, :]  # (b, h, p, n)
+            state = decay[:, :, None, None] * state + inp
+            ys.append(torch.einsum("bhpn,bhn->bhp", state, Ch[:, t]))
+        y = torch.stack(ys, dim=1) if ys else xs.new_zeros((b, 0, h, p))
+        if D is not None:
+            y = y + _d_skip(xs, D.to(cd))
+        y = y.to(x.dtype)
     return (y, state) if return_final_state else y
 
 
@@ -141,6 +152,74 @@ def _chunk_segsum(a: Tensor) -> Tensor:
     return S.masked_fill(~causal, float("-inf"))
 
 
+def _chunks_per_slice(b: int, h: int, p: int, n: int, T: int, c: int, itemsize: int, budget: int) -> int:
+    """Chunks per slice so that no per-slice intermediate exceeds ``budget`` bytes (at least one chunk).
+
+    The largest intermediates of one chunk are the (b, h, T, T) decay / C B^T products; the (b, h, T, p)
+    token tensors and the (b, h, p, n) states are counted too. The slices are balanced (equal up to one
+    chunk), so a length just above a multiple of the budget does not leave a tiny last slice.
+    """
+    per_chunk = b * h * max(T * T, T * p, p * n) * itemsize
+    k = max(1, min(c, budget // max(per_chunk, 1)))
+    n_slices = -(-c // k)
+    return -(-c // n_slices)
+
+
+def _ssd_run(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tensor | None, T: int, g: int,
+             causal: Tensor, cd: torch.dtype, mm: torch.dtype) -> tuple[Tensor, Tensor]:
+    """The chunked scan over one run of consecutive chunks, entered with the SSM ``state``.
+
+    x (b, s, h, p), dt (b, s, h), A (h,) in cd, B/C (b, s, g, n), state (b, g, r, p, n) in cd or None
+    (zeros), s <= c*T (the tail of the last chunk is zero-padded: dt = 0 there, the state is unchanged).
+    Returns y (b, s, h, p) in cd without the D skip, and the state after the run (b, g, r, p, n).
+    """
+    b, s, h, p = x.shape
+    n, r = B.shape[-1], h // g
+    pad = (-s) % T
+    c = (s + pad) // T
+    if pad:
+        x = F.pad(x, (0, 0, 0, 0, 0, pad))
+        dt = F.pad(dt, (0, 0, 0, pad))
+        B = F.pad(B, (0, 0, 0, 0, 0, pad))
+        C = F.pad(C, (0, 0, 0, 0, 0, pad))
+    xc = x.reshape(b, c, T, g, r, p).permute(0, 1, 3, 4, 2, 5).to(cd)  # (b, c, g, r, T, p)
+    dtc = dt.to(cd).reshape(b, c, T, g, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, T)
+    Bc = B.to(cd).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
+    Cc = C.to(cd).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
+    dA = dtc * A.view(g, r, 1)  # (b, c, g, r, T), log-decay of each step
+    cs = _cumsum(dA)  # (b, c, g, r, T), decay from the chunk start
+    xdt = xc * dtc[..., None]  # (b, c, g, r, T, p), the step's input dt_s x_s
+
+    # 1) intra-chunk (diagonal blocks, eq. 4/5): Y = (L o C B^T) (dt X), L[t, s] = exp(cs_t - cs_s) for s <= t.
+    #    Built as one (T, S) matrix per chunk and head, step by step, so that without autograd at most two
+    #    of them are alive at a time (each statement frees the previous one).
+    CB = Cc @ Bc.transpose(-1, -2)  # (b, c, g, T, S), shared by the r heads of a group
+    M = torch.where(causal, cs[..., :, None] - cs[..., None, :], float("-inf"))  # (b, c, g, r, T, S)
+    M = torch.exp(M)
+    M = M * CB[:, :, :, None]
+    del CB
+    M = M.to(mm)
+    y = (M @ xdt.to(mm)).to(cd)  # (b, c, g, r, T, p)
+    del M
+
+    # 2) state of each chunk at its end, from its own inputs: sum_s exp(cs_end - cs_s) dt_s x_s B_s^T
+    to_end = torch.exp(cs[..., -1:] - cs)  # (b, c, g, r, T)
+    states = torch.einsum("bcgrtp,bcgtn->bcgrpn", xdt * to_end[..., None], Bc)  # (b, c, g, r, p, n)
+
+    # 3) state passing between chunks: h_in[z] = sum_{c<z} exp(decay of chunks c+1..z-1) states[c]
+    init = states.new_zeros((b, 1, g, r, p, n)) if state is None else state.unsqueeze(1)
+    states = torch.cat([init, states], dim=1)  # (b, c+1, g, r, p, n)
+    chunk_decay = F.pad(cs[..., -1].permute(0, 2, 3, 1), (1, 0))  # (b, g, r, c+1)
+    Lc = torch.exp(_chunk_segsum(chunk_decay))  # (b, g, r, c+1, c+1)
+    passed = torch.einsum("bgrzc,bcgrpn->bzgrpn", Lc, states)  # (b, c+1, g, r, p, n)
+    states_in, final_state = passed[:, :-1], passed[:, -1]
+
+    # 4) contribution of the incoming state to each position: exp(cs_t) C_t h_in
+    y_off = torch.einsum("bcgtn,bcgrpn->bcgrtp", Cc, states_in) * torch.exp(cs)[..., None]
+    y = (y + y_off).permute(0, 1, 4, 2, 3, 5).reshape(b, c * T, h, p)[:, :s]  # (b, s, h, p)
+    return y, final_state
+
+
 def ssd_chunked(
     x: Tensor,
     dt: Tensor,
@@ -152,6 +231,7 @@ def ssd_chunked(
     initial_state: Tensor | None = None,
     return_final_state: bool = False,
     z: Tensor | None = None,
+    slice_bytes: int | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Chunked SSD (SSD paper, section 6): same result as :func:`ssd_naive`, batched matmuls only.
 
@@ -159,62 +239,42 @@ def ssd_chunked(
     any length l (the tail is zero-padded: dt = 0 there, so the final state is unchanged).
     Optional gate z (b, l, h, p): y <- y * silu(z) after the D skip (as mamba_ssm's combined kernel).
     Returns y (b, l, h, p) in x.dtype, and the final state (b, h, p, n) in the compute dtype if asked.
-    Memory: one (chunk_size x chunk_size) decay matrix per chunk and head.
+
+    Precision: runs with autocast disabled, in :func:`compute_dtype` (float32 for half/bfloat16 and
+    float32 inputs, float64 for float64); only the intra-chunk product (L o C B^T) (dt x) takes half
+    operands when x itself is half (fp32 accumulation, as mamba_ssm's chunk_scan kernel).
+
+    Memory: the chunks are processed in slices of consecutive chunks (the SSM state is passed from one
+    slice to the next, as in state chaining), sized so that no per-slice intermediate -- above all the
+    (b, chunks, h, T, T) decay / C B^T products, T = chunk_size -- exceeds ``slice_bytes`` (default
+    :data:`SSD_SLICE_BYTES`). When everything fits (training crops) this is one slice: the plain
+    vectorised form. The slice sizes are Python ints from the static shapes (torch.compile: one graph).
     """
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"ssd_chunked: chunk_size must be a positive int, got {chunk_size!r}")
     b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state, z)
     cd = compute_dtype(x.dtype)
-    r = h // g  # heads per group; B/C are shared by the r heads of a group, never repeated
-    T = chunk_size
-    pad = (-l) % T
-    c = (l + pad) // T
-    xp, dts, Bs, Cs = x, dt.to(cd), B.to(cd), C.to(cd)
-    if pad:
-        xp = F.pad(xp, (0, 0, 0, 0, 0, pad))
-        dts = F.pad(dts, (0, 0, 0, pad))
-        Bs = F.pad(Bs, (0, 0, 0, 0, 0, pad))
-        Cs = F.pad(Cs, (0, 0, 0, 0, 0, pad))
     # half inputs: the big intra-chunk product takes half operands (fp32 accumulation), like mamba_ssm's
-    # chunk_scan kernel; decays, C B^T and the states stay in float32
+    # chunk_scan kernel; decays, C B^T and the states stay in the compute dtype
     mm = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else cd
-    xc = xp.view(b, c, T, g, r, p).permute(0, 1, 3, 4, 2, 5).to(cd)  # (b, c, g, r, T, p)
-    dtc = dts.view(b, c, T, g, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, T)
-    Bc = Bs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
-    Cc = Cs.view(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
-    dA = dtc * A.to(cd).view(g, r, 1)  # (b, c, g, r, T), log-decay of each step
-    cs = _cumsum(dA)  # (b, c, g, r, T), decay from the chunk start
-    xdt = xc * dtc[..., None]  # (b, c, g, r, T, p), the step's input dt_s x_s
-
-    # 1) intra-chunk (diagonal blocks): Y = (L o C B^T) (dt X), L[t, s] = exp(cs_t - cs_s) for s <= t
-    causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-    seg = torch.where(causal, cs[..., :, None] - cs[..., None, :], float("-inf"))  # (b, c, g, r, T, S)
-    CB = Cc @ Bc.transpose(-1, -2)  # (b, c, g, T, S), shared by the r heads of a group
-    y = ((torch.exp(seg) * CB[:, :, :, None]).to(mm) @ xdt.to(mm)).to(cd)  # (b, c, g, r, T, p)
-
-    # 2) state of each chunk at its end, from its own inputs: sum_s exp(cs_end - cs_s) dt_s x_s B_s^T
-    to_end = torch.exp(cs[..., -1:] - cs)  # (b, c, g, r, T)
-    states = torch.einsum("bcgrtp,bcgtn->bcgrpn", xdt * to_end[..., None], Bc)  # (b, c, g, r, p, n)
-
-    # 3) state passing between chunks: h_in[z] = sum_{c<z} exp(decay of chunks c+1..z-1) states[c]
-    if initial_state is None:
-        init = states.new_zeros((b, 1, g, r, p, n))
-    else:
-        init = initial_state.to(cd).view(b, 1, g, r, p, n)
-    states = torch.cat([init, states], dim=1)  # (b, c+1, g, r, p, n)
-    chunk_decay = F.pad(cs[..., -1].permute(0, 2, 3, 1), (1, 0))  # (b, g, r, c+1)
-    Lc = torch.exp(_chunk_segsum(chunk_decay))  # (b, g, r, c+1, c+1)
-    passed = torch.einsum("bgrzc,bcgrpn->bzgrpn", Lc, states)  # (b, c+1, g, r, p, n)
-    states_in, final_state = passed[:, :-1], passed[:, -1]
-
-    # 4) contribution of the incoming state to each position: exp(cs_t) C_t h_in
-    y_off = torch.einsum("bcgtn,bcgrpn->bcgrtp", Cc, states_in) * torch.exp(cs)[..., None]
-    y = (y + y_off).permute(0, 1, 4, 2, 3, 5).reshape(b, c * T, h, p)[:, :l]  # (b, l, h, p)
-    if D is not None:
-        y = y + _d_skip(x.to(cd), D.to(cd))
-    if z is not None:
-        y = y * F.silu(z.to(cd))
-    y = y.to(x.dtype)
+    T = chunk_size
+    c = max(1, -(-l // T))
+    budget = SSD_SLICE_BYTES if slice_bytes is None else slice_bytes
+    span = T * _chunks_per_slice(b, h, p, n, T, c, torch.finfo(cd).bits // 8, budget)  # tokens per slice
+    with torch.autocast(device_type=x.device.type, enabled=False):  # the einsums must not drop to half
+        A_cd = A.to(cd)
+        state = None if initial_state is None else initial_state.to(cd).reshape(b, g, h // g, p, n)
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        ys = []
+        for start in range(0, max(l, 1), span):
+            sl = slice(start, min(start + span, l))
+            y, state = _ssd_run(x[:, sl], dt[:, sl], A_cd, B[:, sl], C[:, sl], state, T, g, causal, cd, mm)
+            if D is not None:
+                y = y + _d_skip(x[:, sl].to(cd), D.to(cd))
+            if z is not None:
+                y = y * F.silu(z[:, sl].to(cd))
+            ys.append(y.to(x.dtype))
+        y = ys[0] if len(ys) == 1 else torch.cat(ys, dim=1)
     if return_final_state:
-        return y, final_state.reshape(b, h, p, n)
+        return y, state.reshape(b, h, p, n)
     return y

@@ -10,12 +10,18 @@ batch), so that averaging micro-batch losses equals the loss of the joined batch
   keep the residual as the last band (``include_lowpass=True``): ``levels=1`` is then plain L1, and
   ``levels=5`` is 4 band-pass bands + the 1/16-resolution residual. ``include_lowpass=False`` is
   RIFE's loss exactly.
-- :class:`TernaryLoss` (census transform, Meister et al. 2018 "UnFlow"; RIFE's ``Ternary``): on
-  the grey image, for each pixel p and each offset d of a 7x7 patch,
-  ``c_d(p) = (I(p+d) - I(p)) / sqrt(0.81 + (I(p+d) - I(p))^2)``; the soft Hamming distance is
-  ``mean_d  D / (0.1 + D)`` with ``D = (c_d - c'_d)^2``, averaged over pixels whose whole patch lies
-  inside the image (RIFE masks only a 1-pixel border; we mask the full patch radius so zero
-  padding never enters the loss).
+- :class:`TernaryLoss` (census transform, Meister et al. 2018 "UnFlow", Sec. 3.2; as DDFlow, UFlow
+  and RIFE's ``Ternary``): on the grey intensity ``I = 255 * (0.2989 R + 0.5870 G + 0.1140 B)``
+  (0..255 units, as UnFlow's ``rgb_to_grayscale(image) * 255``), for each pixel p and each offset
+  d of a 7x7 patch, ``c_d(p) = (I(p+d) - I(p)) / sqrt(0.81 + (I(p+d) - I(p))^2)``; the soft
+  Hamming distance is ``mean_d  D / (0.1 + D)`` with ``D = (c_d - c'_d)^2``, averaged over pixels
+  whose whole patch lies inside the image (RIFE masks only a 1-pixel border; we mask the full
+  patch radius so zero padding never enters the loss). The constants 0.81 (= 0.9^2) and 0.1 are in
+  0..255 units: a one-grey-level difference already gives |c| ~ 0.74. RIFE's PyTorch port drops
+  the x255 and applies them to [0, 1] intensities, where every real difference (< 1) sits in the
+  near-linear part of the transform (|c| <= 0.74 only at a full-range edge) and the loss and its
+  gradient are two to three orders of magnitude smaller than intended; ``scale=1`` reproduces that
+  port.
 - :class:`VGGPerceptualLoss` (Johnson et al. 2016; RIFE's weights): weighted L1 between VGG-19
   relu{1..5}_1 activations of ImageNet-normalised images.
 - :func:`edge_aware_smoothness` (Godard et al. 2017, first order): ``mean |d_x F| exp(-alpha
@@ -111,11 +117,15 @@ class LapLoss(nn.Module):
 class TernaryLoss(nn.Module):
     """Soft census loss on the grey image; pred, gt (B, 3, H, W) -> scalar (see module docstring)."""
 
-    def __init__(self, patch_size: int = 7, eps_transform: float = 0.81, eps_hamming: float = 0.1) -> None:
+    def __init__(self, patch_size: int = 7, eps_transform: float = 0.81, eps_hamming: float = 0.1,
+                 scale: float = 255.0) -> None:
         super().__init__()
         if patch_size % 2 != 1:
             raise ValueError(f"TernaryLoss: patch_size must be odd, got {patch_size}")
+        if scale <= 0:
+            raise ValueError(f"TernaryLoss: scale must be > 0 (255 for UnFlow's 0..255 intensities), got {scale}")
         self.patch_size = patch_size
+        self.scale = float(scale)  # [0, 1] images -> 0..255 intensities, the units of eps_transform
         self.eps_transform = eps_transform
         self.eps_hamming = eps_hamming
         n = patch_size * patch_size
@@ -124,8 +134,8 @@ class TernaryLoss(nn.Module):
         self.register_buffer("grey", torch.tensor(RGB_TO_GREY).view(1, 3, 1, 1), persistent=False)
 
     def transform(self, img: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, P*P, H, W) normalised differences to each patch neighbour."""
-        g = (img * self.grey.to(img.dtype)).sum(1, keepdim=True)  # (B, 1, H, W)
+        """(B, 3, H, W) in [0, 1] -> (B, P*P, H, W) normalised differences c_d to each patch neighbour."""
+        g = (img * (self.scale * self.grey).to(img.dtype)).sum(1, keepdim=True)  # (B, 1, H, W) grey, 0..255
         patches = F.conv2d(g, self.neighbours.to(g.dtype), padding=self.patch_size // 2)  # (B, P*P, H, W)
         diff = patches - g
         return diff / torch.sqrt(self.eps_transform + diff * diff)
