@@ -201,6 +201,42 @@ def test_init_from_earlier_phase_and_max_minutes(tmp_path):
     assert s["step"] == 10
 
 
+def test_matvlm_init_from_attention_checkpoint(tmp_path, capsys):
+    """model.matvlm_init with --init_from: before the first step every block's Mamba2 x/B/C/out rows
+    come from the checkpoint's attention (EMA included); without init_from a fresh run is refused,
+    while resuming the run's own checkpoint needs none."""
+    from vfi_lib.model import build_model
+    from vfi_lib.train.checkpoint import save_checkpoint
+
+    dirs = dict(ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"), num_workers=0, val_limit=1)
+    src_cfg = preset("phase1", tiny=True, backbone_mode="gated_attn_only", ssm_backend="torch")
+    torch.manual_seed(5)
+    src = build_model(src_cfg).state_dict()
+    ckpt = save_checkpoint(tmp_path / "attn.pt", config=src_cfg.to_dict(), model=src)
+    cfg = preset("phase1", tiny=True, backbone_mode="mamba2_only", matvlm_init=True, init_from=str(ckpt), ema=True,
+                 ssm_backend="torch", dataset="synthetic", crop_size=32, batch_size=2, max_steps=1, exp_name="mat",
+                 **dirs)
+    tr = Trainer(cfg)
+    assert "[train] MaTVLM init: Mamba2 of 2/2 LGS blocks" in capsys.readouterr().err
+    for model in (tr.raw_model, tr.ema.module):
+        for i in range(2):
+            name = f"backbone.stages.0.blocks.{i}"
+            m = model.get_submodule(name).ss2d.mamba
+            qkv, w_in, di = src[f"{name}.attn.qkv.weight"], m.in_proj.weight, m.d_inner  # dim 24, 2 heads of 12
+            assert torch.equal(w_in[di : di + 24], qkv[48:72])  # x <- V
+            assert torch.equal(w_in[2 * di : 2 * di + 12], qkv[24:36])  # B <- K (head 0)
+            assert torch.equal(w_in[2 * di + 16 : 2 * di + 28], qkv[0:12])  # C <- Q (head 0)
+            assert torch.equal(m.out_proj.weight[:, :24], src[f"{name}.attn.proj.weight"])  # out <- O
+    tr.save()
+    tr.close()
+    again = Trainer(cfg.override(init_from=""))  # resumes latest.pt: no init_from needed
+    key = "backbone.stages.0.blocks.1.ss2d.mamba.in_proj.weight"
+    assert again.resumed_from and torch.equal(again.raw_model.state_dict()[key], tr.raw_model.state_dict()[key])
+    again.close()
+    with pytest.raises(ValueError, match="trainer.py: model.matvlm_init needs train.init_from"):
+        Trainer(cfg.override(init_from="", exp_name="mat_fresh"))
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig):
     """A signal mid-run: the step in flight finishes, latest.pt is written at that step, the exit

@@ -56,7 +56,7 @@ class ModelConfig:
     chunk_size: int = 256  # SSD chunk length
     cross_frame_scan: bool = True  # interleaved f0/f1 tokens (VFIMamba) instead of per-frame scans
     ecab_ratio: float = 1.0  # ECAB hidden width / C (conv3x3-GELU-conv3x3); 1.0 keeps phase 1 at ~1.26M (2.0 gave 1.84M)
-    matvlm_init: bool = False  # init Mamba2 projections from the attention branch (MaTVLM)
+    matvlm_init: bool = False  # with train.init_from: every LGS block's Mamba2 x/B/C/out from the checkpoint's trained attention (MaTVLM)
     # --- phase 1: direct synthesis head ---
     synth_channels: int = 16  # decoder width at full resolution (coarser levels reuse the stage/encoder widths)
     # --- phase 2/3: flow, warping, refinement ---

@@ -27,7 +27,6 @@ from torch import nn
 from vfi_lib.config import ModelConfig
 from vfi_lib.modules.ecab import ECAB
 from vfi_lib.modules.gated_window_attention import GatedWindowAttention
-from vfi_lib.modules.init_matvlm import init_mamba2_from_window_attention
 from vfi_lib.modules.mhc import MHCConnection, collapse_stream, expand_stream
 from vfi_lib.modules.scan import SS2D
 
@@ -59,13 +58,11 @@ class LGSBlock(nn.Module):
         if self.use_mhc:
             self.mhc_mixer = MHCConnection(dim, cfg.mhc_n, cfg.mhc_sinkhorn_iters)
             self.mhc_ecab = MHCConnection(dim, cfg.mhc_n, cfg.mhc_sinkhorn_iters)
-        if cfg.matvlm_init:
-            if self.ss2d is None or self.attn is None:
-                raise ValueError(
-                    "vfi_lib/modules/lgs_block.py: model.matvlm_init needs backbone_mode='hybrid' (Mamba2 is "
-                    f"initialised from the block's attention branch), got backbone_mode={mode!r}"
-                )
-            init_mamba2_from_window_attention(self.ss2d.mamba, self.attn)
+        if cfg.matvlm_init and self.ss2d is None:  # the init itself runs in the trainer (train.init_from)
+            raise ValueError(
+                "vfi_lib/modules/lgs_block.py: model.matvlm_init initialises the Mamba2 branch from a trained "
+                f"attention, so it needs backbone_mode 'hybrid' or 'mamba2_only', got {mode!r}"
+            )
 
     def mixer(self, x: torch.Tensor) -> torch.Tensor:
         """F: LN -> (SS2D-Mamba2 || gated window attention) -> fusion. (B, T, H, W, C) -> same."""

@@ -323,6 +323,11 @@ class Trainer:
         if found is None:
             if tc.init_from:
                 self._init_from(tc.init_from)
+            elif self.cfg.model.matvlm_init:
+                raise ConfigError(
+                    "vfi_lib/train/trainer.py: model.matvlm_init needs train.init_from (a checkpoint with trained "
+                    "gated attention to initialise the Mamba2 branches from); pass --init_from or unset model.matvlm_init"
+                )
             return
         path, state = found
         self.raw_model.load_state_dict(state["model"])
@@ -363,7 +368,9 @@ class Trainer:
 
     def _init_from(self, path: str) -> None:
         """Progressive training: copy every weight of ``path`` whose name and shape match (a phase-1
-        checkpoint initialises the phase-2/3 backbone); optimizer, schedule and step start fresh."""
+        checkpoint initialises the phase-2/3 backbone); optimizer, schedule and step start fresh.
+        With ``model.matvlm_init`` every LGS block's Mamba2 x/B/C/out projections are then set from
+        the checkpoint's trained attention of the same block (MaTVLM, vfi_lib/modules/init_matvlm.py)."""
         state = load_checkpoint(path)  # no config check: other phases are the point
         src = state["model"]
         own = self.raw_model.state_dict()
@@ -373,6 +380,12 @@ class Trainer:
         self.raw_model.load_state_dict(take, strict=False)
         self.log(f"[train] initialised {len(take)}/{len(own)} tensors from {path} "
                  f"({len(src) - len(take)} of its tensors unused); optimizer and schedule start fresh")
+        if self.cfg.model.matvlm_init:
+            from vfi_lib.modules.init_matvlm import apply_matvlm_init
+
+            self.log(apply_matvlm_init(self.raw_model, state))
+        if self.ema is not None:  # the EMA copy was taken before the init: restart it from the new weights
+            self.ema = ModelEMA(self.raw_model, self.tc.ema_decay)
 
     def _state(self) -> dict[str, Any]:
         rngs = D.all_gather_object(capture_rng())
