@@ -3,8 +3,8 @@
 
     config, paths                      (base: import no other vfi_lib layer)
     ssm  <-  modules  <-  model         (the network; model/ holds baselines, peers, compile, precision)
-    data, viz                          (stand apart: base only; viz may draw the model's scan orders and
-                                        masks from modules/ and use eval.metrics' PSNR)
+    data, viz                          (stand apart: base only; viz draws what its callers pass in: scan
+                                        orders, masks, attention maps, PSNR values or a psnr_fn)
     checkpoint <- cli                  (one checkpoint home; one flag dialect)
     infer, eval, train, speed          (applications; eval never imports train)
     notebooks                          (the notebooks' runner and launcher: anything)
@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "modules": {"config", "ssm"},
     "model": {"config", "ssm", "modules", "paths"},
     "data": {"config", "paths"},
-    "viz": {"config", "paths", "ssm", "modules", "eval.metrics"},
+    "viz": {"config", "paths"},
     "checkpoint": {"config", "paths", "ssm", "modules", "model"},
     "cli": {"config", "paths", "ssm", "modules", "model", "checkpoint"},
     "infer": {"config", "paths", "ssm", "modules", "model", "checkpoint", "cli", "data"},
@@ -93,6 +95,14 @@ def test_every_layer_is_known():
 
 def test_imports_follow_the_layers():
     assert _violations() == []
+
+
+def test_importing_viz_loads_only_the_base_layers():
+    """viz stands apart at run time too: ``import vfi_lib.viz`` loads no model, ssm or eval code."""
+    code = "import sys, vfi_lib.viz; print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('vfi_lib.')}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PKG.parent).stdout
+    assert set(ast.literal_eval(out.strip().splitlines()[-1])) <= {"viz", "config", "paths"}
 
 
 def test_eval_never_imports_train():

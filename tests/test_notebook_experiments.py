@@ -86,6 +86,21 @@ def test_block_sink_stats_average_the_blocks_sink_stats():
     assert stats["uniform"] == pytest.approx(1 / (2 * 4 * 4))  # 1/N of a joint 2 x 4 x 4 window
 
 
+def test_psnr_u8_is_the_eval_metric_on_the_uint8_grid():
+    from vfi_lib.eval.metrics import psnr
+
+    gt = np.full((4, 6, 3), 10, np.uint8)
+    pred = np.zeros_like(gt)
+    assert ex.psnr_u8(pred, gt) == pytest.approx(20 * np.log10(25.5))  # MSE (10/255)^2 -> 28.13 dB
+    assert ex.psnr_u8(gt, gt) == float("inf")
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(2))
+    ref = psnr(*(torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b)))
+    assert ex.psnr_u8(a, b) == pytest.approx(float(ref[0]))
+    # a (3, H, W) float tensor in [0, 1] is rounded to the uint8 grid first
+    assert ex.psnr_u8(torch.from_numpy(a).permute(2, 0, 1) / 255.0, b) == pytest.approx(float(ref[0]))
+
+
 # ---------------------------------------------------------------------------------------------- 00
 def test_package_versions_and_model_sizes():
     import vfi_lib
@@ -144,6 +159,31 @@ def test_ssd_speed_table_rows():
 
 
 # ---------------------------------------------------------------------------------------------- 02 SS2D
+def test_scan_order_is_the_models_path_and_draws():
+    from vfi_lib.modules.scan import cross_scan
+    from vfi_lib.viz import plot_scan_paths
+
+    o = ex.scan_order(2, 3, frames=2)  # (4, 12, 3) of (t, y, x)
+    assert o.shape == (4, 12, 3) and np.issubdtype(o.dtype, np.integer)
+    # row-major interleaved: f0(0,0), f1(0,0), f0(0,1), ...
+    np.testing.assert_array_equal(o[0, :4], [[0, 0, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1]])
+    # column-major: down the first column first, frames innermost
+    np.testing.assert_array_equal(o[1, :4], [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(o[2], o[0][::-1])
+    # every direction visits every (t, y, x) exactly once
+    for d in range(4):
+        assert len({tuple(p) for p in o[d]}) == 12
+    # it is cross_scan's own permutation: scanning a value map visits the values in this order
+    vals = torch.randn(1, 2, 2, 3, 1)
+    seq = cross_scan(vals)[0, :, :, 0]  # (4, L)
+    np.testing.assert_array_equal(seq.numpy(), vals[0, o[..., 0], o[..., 1], o[..., 2], 0].numpy())
+    with pytest.raises(ValueError, match=">= 1"):
+        ex.scan_order(0, 3)
+    fig = plot_scan_paths(ex.scan_order(3, 3, frames=2), numbers=True)
+    assert len(fig.axes) == 4 and "interleaved" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
 def test_ss2d_probe_sees_frame_1_only_with_the_interleave():
     cfg = preset("phase1", tiny=True, ssm_backend="torch").model
     with_cross, without = ex.ss2d_cross_frame_probe(cfg, size=4)
@@ -153,6 +193,22 @@ def test_ss2d_probe_sees_frame_1_only_with_the_interleave():
 
 
 # ---------------------------------------------------------------------------------------------- 03 gate
+def test_shift_mask_maps_are_the_modules_and_draw():
+    from vfi_lib.modules.gated_window_attention import region_and_valid_maps, window_mask
+    from vfi_lib.viz import plot_shift_masks
+
+    maps = ex.shift_mask_maps(8, 8, window=4, shift=2)
+    region, valid = region_and_valid_maps(8, 8, 4, 2)
+    assert torch.equal(maps["region"], region) and torch.equal(maps["valid"], valid)
+    assert torch.equal(maps["mask"], window_mask(8, 8, 4, 2, num_frames=1))
+    assert (maps["window"], maps["shift"]) == (4, 2)
+    assert ex.shift_mask_maps(8, 8, window=4, shift=0)["mask"] is None  # no shift, no padding: nothing masked
+    fig = plot_shift_masks(**maps, windows=(0, 3))
+    titles = [a.get_title() for a in fig.axes]
+    assert titles[1] == "window 0: 256/256 pairs" and titles[2] == "window 3: 64/256 pairs"  # 4 regions of 2x2
+    plt.close(fig)
+
+
 def test_ungated_copy_is_the_gate_wide_open():
     from vfi_lib.modules.gated_window_attention import GatedWindowAttention
 
@@ -382,12 +438,11 @@ def test_training_curves_figure_draws_the_target_only_for_full_runs(tmp_path):
 def test_sample_prediction_figure_shows_the_models_error():
     from vfi_lib.data import sample_triplets
     from vfi_lib.infer import interpolate
-    from vfi_lib.viz.frames import psnr_u8
 
     model = _tiny()
     fig = ex.sample_prediction_figure(model, index=1)
     tri = sample_triplets()[1]
-    expected = psnr_u8(interpolate(model, tri["img0"], tri["img1"], t=0.5), tri["gt"])
+    expected = ex.psnr_u8(interpolate(model, tri["img0"], tri["img1"], t=0.5), tri["gt"])
     assert any(a.get_title() == f"|error|, {expected:.2f} dB" for a in fig.axes)
     plt.close(fig)
 

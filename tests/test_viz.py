@@ -169,7 +169,13 @@ def test_frame_scrubber_image_follows_sliders():
         calls.append(t)
         return np.clip(a.astype(np.int32) + int(100 * t), 0, 255).astype(np.uint8)
 
-    box = frame_scrubber(frames, predict_fn=fake_predict, span=2)
+    scored = []
+
+    def fake_psnr(pred, gt):  # the caller's score: sees the uint8 prediction and ground truth
+        scored.append((pred.dtype, gt.dtype, pred.shape))
+        return 12.5
+
+    box = frame_scrubber(frames, predict_fn=fake_predict, span=2, psnr_fn=fake_psnr)
     v0 = bytes(box.image.value)
     assert v0.startswith(b"\x89PNG") and box.index_slider.max == 3
     # the PNG holds frame 0 | prediction | GT | error | frame 2, under a 14-px label strip, 4-px gaps
@@ -182,7 +188,8 @@ def test_frame_scrubber_image_follows_sliders():
     calls.clear()
     box.index_slider.value = 2
     v1 = bytes(box.image.value)
-    assert v1 != v0 and "index 2/3" in box.status.value and "dB" in box.status.value
+    assert v1 != v0 and "index 2/3" in box.status.value and "PSNR: 12.50 dB" in box.status.value
+    assert scored[-1] == (np.uint8, np.uint8, (16, 24, 3))
     box.t_slider.value = 0.25  # no ground-truth frame at i + 0.5
     assert bytes(box.image.value) != v1 and "no ground truth" in box.status.value
     assert calls == [0.5, 0.25]
@@ -190,28 +197,45 @@ def test_frame_scrubber_image_follows_sliders():
     box.index_slider.value = 2
     assert calls == [0.5, 0.25, 0.25]
     np.testing.assert_array_equal(box.render(0, 0.5), mosaic)
+    n_scored = len(scored)
+    box.t_slider.value = 0.5
+    plain = frame_scrubber(frames, predict_fn=fake_predict, span=2)  # no psnr_fn: no score, the GT frame named
+    assert "ground truth: frame 1" in plain.status.value and "PSNR" not in plain.status.value
+    assert len(scored) == n_scored + 1  # only the box with a psnr_fn scored (its move back to t = 0.5)
     with pytest.raises(ValueError, match="at least span"):
         frame_scrubber(frames[:2], span=2)
 
 
 # ------------------------------------------------------------------------------------------ scan paths
-def test_scan_order_and_picture():
-    pytest.importorskip("vfi_lib.modules.scan")
-    from vfi_lib.viz.scan_paths import plot_scan_paths, scan_order
+def _orders(h: int, w: int, frames: int) -> np.ndarray:
+    """Hand-built (4, L, 3) interleaved orders: row-major, column-major and both reversed, frames innermost."""
+    row = [(t, y, x) for y in range(h) for x in range(w) for t in range(frames)]
+    col = [(t, y, x) for x in range(w) for y in range(h) for t in range(frames)]
+    return np.array([row, col, row[::-1], col[::-1]])
 
-    o = scan_order(2, 3, frames=2)  # (4, 12, 3) of (t, y, x)
-    assert o.shape == (4, 12, 3)
-    # row-major interleaved: f0(0,0), f1(0,0), f0(0,1), ...
-    np.testing.assert_array_equal(o[0, :4], [[0, 0, 0], [1, 0, 0], [0, 0, 1], [1, 0, 1]])
-    # column-major: down the first column first, frames innermost
-    np.testing.assert_array_equal(o[1, :4], [[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]])
-    np.testing.assert_array_equal(o[2], o[0][::-1])
-    # every direction visits every (t, y, x) exactly once
-    for d in range(4):
-        assert len({tuple(p) for p in o[d]}) == 12
-    fig = plot_scan_paths(3, 3, frames=2, numbers=True)
-    assert len(fig.axes) == 4
+
+def test_scan_path_pictures_draw_the_given_orders():
+    from vfi_lib.viz.scan_paths import plot_scan_path, plot_scan_paths
+
+    fig = plot_scan_paths(_orders(2, 3, 2), numbers=True)  # grid size and frame count read off the coordinates
+    assert len(fig.axes) == 4 and "2 frames per pixel cell" in fig._suptitle.get_text()
+    ax = fig.axes[1]
+    assert ax.get_title() == "column-major" and ax.get_xlim() == (-0.5, 2.5) and ax.get_ylim() == (1.5, -0.5)
+    steps = [t.get_text() for t in ax.texts if t.get_text()]  # (the arrows are empty annotations)
+    assert steps == [str(i) for i in range(12)] and len(ax.texts) == 12 + 11  # a number per token, 11 arrows
+    start = ax.lines[-1].get_xydata()[0]  # the red start marker: token (0, 0, 0), left half of cell (0, 0)
+    np.testing.assert_allclose(start, [-0.25, 0.0])
     plt.close(fig)
+    fig, ax = plt.subplots()
+    plot_scan_path(ax, _orders(3, 3, 1)[2], numbers=False)  # one frame, reversed: starts at the last pixel
+    assert not any(t.get_text() for t in ax.texts) and ax.lines[-1].get_xydata()[0].tolist() == [2.0, 2.0]
+    plt.close(fig)
+    bad = _orders(2, 2, 1)
+    bad[0, 1] = bad[0, 0]  # a token visited twice
+    with pytest.raises(ValueError, match="exactly once"):
+        plot_scan_paths(bad)
+    with pytest.raises(ValueError, match="expected 4 directions"):
+        plot_scan_paths(_orders(2, 2, 1)[:2])
 
 
 # ------------------------------------------------------------------------------------------ attention
@@ -236,7 +260,7 @@ def test_sink_stats_uniform_and_sink():
 def test_attention_figures_build_from_the_module():
     pytest.importorskip("vfi_lib.modules.gated_window_attention")
     from vfi_lib.modules.gated_window_attention import GatedWindowAttention
-    from vfi_lib.viz.attention import plot_gate_histogram, plot_shift_masks, plot_window_attention
+    from vfi_lib.viz.attention import plot_gate_histogram, plot_window_attention
 
     layer = GatedWindowAttention(8, 2, 4, keep_attn=True)
     layer(torch.randn(1, 2, 8, 8, 8))
@@ -245,10 +269,29 @@ def test_attention_figures_build_from_the_module():
     plt.close(fig)
     ax = plot_gate_histogram(layer.last_gate)
     plt.close(ax.figure)
-    fig = plot_shift_masks(8, 8, window=4, shift=2, windows=(0, 3))
+
+
+def test_shift_masks_draw_the_given_maps():
+    from vfi_lib.viz.attention import plot_shift_masks
+
+    region = np.zeros((4, 4))
+    region[:, 2:] = 1  # two regions, left and right half
+    valid = np.ones((4, 4), bool)
+    valid[3] = False  # padding row
+    mask = np.zeros((4, 4, 4))  # window 2 x 2: 4 windows of N = 4 tokens
+    mask[3, 0, 1] = mask[3, 1, 0] = -100.0  # two forbidden pairs in the last window
+    fig = plot_shift_masks(torch.from_numpy(region), torch.from_numpy(valid), torch.from_numpy(mask), window=2,
+                           shift=1, windows=(0, -1))
     titles = [a.get_title() for a in fig.axes]
-    assert titles[1] == "window 0: 256/256 pairs" and titles[2] == "window 3: 64/256 pairs"  # 4 regions of 2x2
+    assert titles == ["regions after roll by -1", "window 0: 16/16 pairs", "window 3: 14/16 pairs"]
+    shown = np.ma.getmaskarray(fig.axes[0].images[0].get_array())  # NaN (blank) where padding
+    assert shown[3].all() and not shown[:3].any()
     plt.close(fig)
+    fig = plot_shift_masks(region, valid, None, window=2, shift=0, windows=(1,))  # nothing masked
+    assert fig.axes[1].get_title() == "window 1: 16/16 pairs"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one \\(Hp, Wp\\)"):
+        plot_shift_masks(region, valid[:2], None, window=2, shift=0)
 
 
 def test_features_to_rgb_pca():
@@ -305,19 +348,18 @@ def test_gate_map_and_most_moving_window():
 
 
 # ------------------------------------------------------------------------------------------ PSNR, frame figures
-def test_psnr_u8_is_the_eval_metric_on_the_uint8_grid():
-    from vfi_lib.eval.metrics import psnr
-
+def test_plot_prediction_titles_the_error_with_the_callers_psnr():
     gt = np.full((4, 6, 3), 10, np.uint8)
     pred = np.zeros_like(gt)
-    assert vframes.psnr_u8(pred, gt) == pytest.approx(20 * np.log10(25.5))  # MSE (10/255)^2 -> 28.13 dB
-    assert vframes.psnr_u8(gt, gt) == float("inf")
-    rng = np.random.default_rng(0)
-    a, b = (rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(2))
-    ref = psnr(*(torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255 for x in (a, b)))
-    assert vframes.psnr_u8(a, b) == pytest.approx(float(ref[0]))
-    # a (3, H, W) float tensor in [0, 1] is rounded to the uint8 grid first
-    assert vframes.psnr_u8(torch.from_numpy(a).permute(2, 0, 1) / 255.0, b) == pytest.approx(float(ref[0]))
+    fig = vframes.plot_prediction(gt, gt, pred, gt, psnr=28.1308)
+    assert fig.axes[4].get_title() == "|error|, 28.13 dB" and fig.axes[4].images[0].get_array().max() == 10.0
+    plt.close(fig)
+    fig = vframes.plot_prediction(gt, gt, pred, gt)  # no score given: none shown
+    assert fig.axes[4].get_title() == "|error|"
+    plt.close(fig)
+    fig = vframes.plot_prediction(gt, gt, pred)  # no ground truth: no error panel
+    assert [a.get_title() for a in fig.axes] == ["frame 0", "frame 1", "prediction"]
+    plt.close(fig)
 
 
 def _item(v: int, name: str) -> dict:
@@ -371,14 +413,20 @@ def _frames(n: int = 5) -> list[np.ndarray]:
 def test_plot_scrubber_positions_titles_carry_the_psnr_of_each_position():
     from vfi_lib.viz.widgets import blend_predict, plot_scrubber_positions
 
+    def mean_abs(pred, gt):  # a stand-in score of the caller
+        return float(np.abs(pred.astype(float) - gt).mean())
+
     frames = _frames()
-    fig = plot_scrubber_positions(frames, [0, 2], span=2, height=12)
+    fig = plot_scrubber_positions(frames, [0, 2], span=2, height=12, psnr_fn=mean_abs)
     titles = [a.get_title() for a in fig.axes]
     for i, title in zip((0, 2), titles):
-        expected = vframes.psnr_u8(blend_predict(frames[i], frames[i + 2], 0.5), frames[i + 1])
+        expected = mean_abs(blend_predict(frames[i], frames[i + 2], 0.5), frames[i + 1])
         assert title == f"position {i}: PSNR {expected:.2f} dB"
     plt.close(fig)
-    fig = plot_scrubber_positions(frames, [1], span=2, t=0.25, height=12)  # no ground truth at i + 0.5
+    fig = plot_scrubber_positions(frames, [1], span=2, t=0.25, height=12, psnr_fn=mean_abs)  # no GT at i + 0.5
+    assert fig.axes[0].get_title() == "position 1"
+    plt.close(fig)
+    fig = plot_scrubber_positions(frames, [1], span=2, height=12)  # no psnr_fn: no score
     assert fig.axes[0].get_title() == "position 1"
     plt.close(fig)
 

@@ -26,15 +26,15 @@ from torch import nn
 
 __all__ = [
     # shared
-    "model_or_untrained", "attention_blocks", "window_patches", "block_sink_stats",
+    "model_or_untrained", "attention_blocks", "window_patches", "block_sink_stats", "psnr_u8",
     # 00 environment
     "package_versions", "model_size_rows",
     # 01 SSD
     "random_ssd_inputs", "ssd_parity_table", "ssd_parity_summary", "ssd_impulse_matrices", "ssd_speed_table",
     # 02 SS2D
-    "ss2d_cross_frame_probe",
+    "scan_order", "ss2d_cross_frame_probe",
     # 03 gated attention
-    "SinkExperiment", "sink_experiment", "ungated_copy", "train_steps",
+    "SinkExperiment", "sink_experiment", "ungated_copy", "train_steps", "shift_mask_maps",
     # 04 mHC
     "sinkhorn_convergence", "sinkhorn_n2_check", "hres_examples", "doubly_stochastic_checks", "composite_gain",
     "mhc_stage_matrices",
@@ -105,6 +105,17 @@ def block_sink_stats(model: nn.Module, img0: torch.Tensor, img1: torch.Tensor) -
 
     per_block = [sink_stats(b["attn"]) for b in attention_blocks(model, img0, img1, stage=None)]
     return {k: float(np.mean([s[k] for s in per_block])) for k in per_block[0]}
+
+
+def psnr_u8(pred, gt) -> float:
+    """PSNR in dB of two images on the uint8 grid (any form :func:`vfi_lib.viz.to_image` takes), computed
+    by :func:`vfi_lib.eval.metrics.psnr` on the [0, 1] floats (peak 1; identical images give +inf): the
+    score that the notebooks hand to the viz figures and the frame scrubber (``psnr_fn``)."""
+    from vfi_lib.eval.metrics import psnr
+    from vfi_lib.viz.frames import to_image
+
+    p, g = (torch.from_numpy(to_image(x)).permute(2, 0, 1)[None].double() / 255.0 for x in (pred, gt))
+    return float(psnr(p, g)[0])
 
 
 # ---------------------------------------------------------------------------------------------- 00
@@ -222,6 +233,19 @@ def ssd_speed_table(lengths: Iterable[int], reps: int = 3, b: int = 1, h: int = 
 
 
 # ---------------------------------------------------------------------------------------------- 02
+def scan_order(h: int, w: int, frames: int = 1) -> np.ndarray:
+    """The visiting order of every SS2D direction, for :func:`vfi_lib.viz.plot_scan_paths`: (4, L, 3) int
+    array of (t, y, x) per scan step, L = frames*h*w, read off :func:`vfi_lib.modules.scan.cross_scan`
+    applied to a map whose token at (t, y, x) holds its own coordinates (so it is the model's own path)."""
+    from vfi_lib.modules.scan import cross_scan
+
+    if h < 1 or w < 1 or frames < 1:
+        raise ValueError(f"scan_order: h, w, frames must be >= 1, got {h}, {w}, {frames}")
+    t, y, x = torch.meshgrid(torch.arange(frames), torch.arange(h), torch.arange(w), indexing="ij")
+    coords = torch.stack([t, y, x], dim=-1)[None].double()  # (1, T, H, W, 3)
+    return cross_scan(coords)[0].round().long().numpy()  # (4, L, 3)
+
+
 def ss2d_cross_frame_probe(model_cfg, size: int = 8, seed: int = 0) -> list[dict]:
     """SS2D with and without the interleaved cross-frame scan (same init): output shape and how much
     frame 0's output changes when only frame 1's input does (must be > 0 only with the interleave)."""
@@ -243,6 +267,18 @@ def ss2d_cross_frame_probe(model_cfg, size: int = 8, seed: int = 0) -> list[dict
 
 
 # ---------------------------------------------------------------------------------------------- 03
+def shift_mask_maps(h: int, w: int, window: int, shift: int) -> dict[str, Any]:
+    """The Swin shifted-window maps of the real module for an (h, w) token map, as the keyword arguments of
+    :func:`vfi_lib.viz.plot_shift_masks`: ``region`` (Hp, Wp) ids and ``valid`` (Hp, Wp) bool of the rolled
+    canvas (``region_and_valid_maps``), ``mask`` (nW, N, N) additive masks of one frame or None
+    (``window_mask``), ``window`` and ``shift``."""
+    from vfi_lib.modules.gated_window_attention import region_and_valid_maps, window_mask
+
+    region, valid = region_and_valid_maps(h, w, window, shift)
+    mask = window_mask(h, w, window, shift, num_frames=1)
+    return {"region": region, "valid": valid, "mask": mask, "window": window, "shift": shift}
+
+
 def ungated_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` in which every :class:`GatedWindowAttention` is rebuilt with ``gate=False``
     (the module's ungated ablation) and given the original's other weights, so both start alike."""
@@ -583,13 +619,15 @@ def training_curves_figure(run, phase: int, smoke: bool):
 
 
 def sample_prediction_figure(model: nn.Module, index: int = 0):
-    """:func:`vfi_lib.viz.plot_prediction` of ``model`` at t = 0.5 on embedded triplet ``index``."""
+    """:func:`vfi_lib.viz.plot_prediction` of ``model`` at t = 0.5 on embedded triplet ``index``, with the
+    prediction's :func:`psnr_u8` in the error panel's title."""
     from vfi_lib.data import sample_triplets
     from vfi_lib.infer import interpolate
     from vfi_lib.viz import plot_prediction
 
     tri = sample_triplets()[index]
-    return plot_prediction(tri["img0"], tri["img1"], interpolate(model, tri["img0"], tri["img1"], t=0.5), tri["gt"])
+    pred = interpolate(model, tri["img0"], tri["img1"], t=0.5)
+    return plot_prediction(tri["img0"], tri["img1"], pred, tri["gt"], psnr=psnr_u8(pred, tri["gt"]))
 
 
 # ---------------------------------------------------------------------------------------------- 20
@@ -685,7 +723,7 @@ def sota_rows(results: Sequence[Mapping[str, Any]], models: Iterable[str], smoke
 def scrubber_predictor(predictor: str = "model", ckpt: str = "") -> Callable | None:
     """The frame scrubber's ``predict_fn``: None for ``"blend"`` (the widget's default), else
     uint8 (H, W, 3) inputs -> the model's uint8 prediction at t (the inputs themselves at t = 0 and 1),
-    with the checkpoint ``ckpt`` or the tiny untrained phase-2 model."""
+    with the checkpoint ``ckpt`` or the tiny untrained phase-2 model. (Its ``psnr_fn`` is :func:`psnr_u8`.)"""
     if predictor == "blend":
         return None
     if predictor != "model":

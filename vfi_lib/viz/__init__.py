@@ -8,11 +8,11 @@ from .attention import (plot_gate_histogram, plot_shift_masks, plot_sink_compari
                         query_attention, sink_stats)
 from .flow import flow_to_color, flow_wheel, make_colorwheel
 from .frames import (compose_row, encode_png, error_map, error_to_color, features_to_rgb, plot_prediction,
-                     plot_triplets, plot_warp_errors, psnr_u8, show_images, to_image)
+                     plot_triplets, plot_warp_errors, show_images, to_image)
 from .maps import plot_window_stat_overlays
 from .plots import (latency_fit, plot_ablation_summary, plot_channel_weights, plot_histories, plot_latency_scaling,
                     plot_loglog_timings, plot_matrices, plot_median_bands, plot_ssd_matrices, plot_stacked_bars)
-from .scan_paths import plot_scan_path, plot_scan_paths, scan_order
+from .scan_paths import DIRECTION_NAMES, plot_scan_path, plot_scan_paths
 from .curves import plot_curves
 from .style import TEXT_WIDTH_IN, apply_style, figsize, image_axes, save_figure, thesis_style
 from .tables import markdown_table, save_table, show_table
@@ -27,13 +27,13 @@ __all__ = [
     "flow_to_color", "flow_wheel", "make_colorwheel",
     # frames
     "compose_row", "encode_png", "error_map", "error_to_color", "features_to_rgb", "plot_prediction", "plot_triplets",
-    "plot_warp_errors", "psnr_u8", "show_images", "to_image",
+    "plot_warp_errors", "show_images", "to_image",
     # charts
     "latency_fit", "plot_ablation_summary", "plot_channel_weights", "plot_histories", "plot_latency_scaling",
     "plot_loglog_timings", "plot_matrices", "plot_median_bands", "plot_ssd_matrices", "plot_stacked_bars",
     "plot_window_stat_overlays",
     # scans, attention
-    "plot_scan_path", "plot_scan_paths", "scan_order",
+    "DIRECTION_NAMES", "plot_scan_path", "plot_scan_paths",
     "plot_gate_histogram", "plot_shift_masks", "plot_sink_comparison", "plot_window_attention", "query_attention",
     "sink_stats",
     # widgets

@@ -1,8 +1,9 @@
 """Window attention maps, gate values and attention-sink statistics.
 
-Input is what :class:`vfi_lib.modules.gated_window_attention.GatedWindowAttention` keeps with
-``keep_attn=True``: ``last_attn`` (B*nW, heads, N, N) with N = T*w*w tokens per window in t-major
-order (frame 0's w*w tokens, then frame 1's), rows = queries, each row summing to 1; and
+Input is passed in by the caller (this layer imports no model code): the maps that
+``vfi_lib.modules.gated_window_attention.GatedWindowAttention`` keeps with ``keep_attn=True``,
+``last_attn`` (B*nW, heads, N, N) with N = T*w*w tokens per window in t-major order (frame 0's w*w
+tokens, then frame 1's), rows = queries, each row summing to 1; and
 ``last_gate`` (B, T, H, W, heads*head_dim) in (0, 1).
 
 Attention sink (Xiao et al., 2024; Qiu et al., 2025 show that the G1 output gate removes it): a key
@@ -149,19 +150,26 @@ def plot_sink_comparison(stats: dict[str, dict[str, float]], keys: tuple[str, ..
     return fig
 
 
-def plot_shift_masks(h: int, w: int, window: int, shift: int, windows: tuple[int, ...] = (0, -1),
-                     width_frac: float = 1.0):
-    """Swin shifted-window masking from the real module: left, the region ids of the rolled canvas
-    with window borders; right, the (N, N) masks (white = may attend) of the chosen windows."""
-    from vfi_lib.modules.gated_window_attention import region_and_valid_maps, window_mask
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
-    region, valid = region_and_valid_maps(h, w, window, shift)
-    mask = window_mask(h, w, window, shift, num_frames=1)
+
+def plot_shift_masks(region, valid, mask, window: int, shift: int, windows: tuple[int, ...] = (0, -1),
+                     width_frac: float = 1.0):
+    """Swin shifted-window masking, drawn from the caller's maps (``vfi_lib.notebooks.experiments.
+    shift_mask_maps`` takes them from the real module): ``region`` (Hp, Wp) region ids and ``valid``
+    (Hp, Wp) bool of the rolled canvas, ``mask`` (nW, N, N) additive window masks (0 = may attend) or
+    None (nothing masked). Left, the region ids with window borders; right, the (N, N) masks (white =
+    may attend) of the chosen windows."""
+    region, valid = _numpy(region).astype(np.float64), _numpy(valid).astype(bool)
+    if region.ndim != 2 or region.shape != valid.shape:
+        raise ValueError(f"plot_shift_masks: region {region.shape} and valid {valid.shape} must be one (Hp, Wp)")
+    mask = None if mask is None else _numpy(mask)
     n_win = (region.shape[0] // window) * (region.shape[1] // window)
     fig, axes = plt.subplots(1, 1 + len(windows), figsize=figsize(width_frac, 0.3))
     ax = axes[0]
-    shown = region.float().numpy().copy()
-    shown[~valid.numpy()] = np.nan
+    shown = region.copy()
+    shown[~valid] = np.nan
     ax.imshow(shown, cmap="tab10", vmin=0, vmax=9)
     for k in range(0, region.shape[1] + 1, window):
         ax.axvline(k - 0.5, color="k", lw=1.0)
@@ -171,7 +179,7 @@ def plot_shift_masks(h: int, w: int, window: int, shift: int, windows: tuple[int
     image_axes(ax)
     for a, wi in zip(axes[1:], windows):
         idx = wi % n_win
-        allowed = np.ones((window * window,) * 2) if mask is None else (mask[idx] == 0).float().numpy()
+        allowed = np.ones((window * window,) * 2) if mask is None else (mask[idx] == 0).astype(np.float64)
         a.imshow(allowed, cmap="gray", vmin=0, vmax=1)
         a.set_title(f"window {idx}: {int(allowed.sum())}/{allowed.size} pairs")
         image_axes(a)

@@ -26,7 +26,6 @@ __all__ = [
     "show_images",
     "plot_prediction",
     "features_to_rgb",
-    "psnr_u8",
     "plot_triplets",
     "plot_warp_errors",
 ]
@@ -56,17 +55,6 @@ def to_image(x) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"to_image: expected uint8 or float in [0, 1], got dtype {a.dtype}")
     return np.ascontiguousarray(np.clip(np.round(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8))
-
-
-def psnr_u8(pred, gt) -> float:
-    """PSNR in dB of two images on the uint8 grid (any form :func:`to_image` takes), computed by
-    :func:`vfi_lib.eval.metrics.psnr` on the [0, 1] floats (peak 1; identical images give +inf)."""
-    import torch
-
-    from vfi_lib.eval.metrics import psnr
-
-    p, g = (torch.from_numpy(to_image(x)).permute(2, 0, 1)[None].double() / 255.0 for x in (pred, gt))
-    return float(psnr(p, g)[0])
 
 
 def error_map(pred, gt) -> np.ndarray:
@@ -176,9 +164,11 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, ncols: in
 
 
 def plot_prediction(img0, img1, pred, gt=None, err_vmax: float = 32.0, width_frac: float = 1.0,
-                    titles: Sequence[str] = ("frame 0", "frame 1", "prediction", "ground truth")):
+                    titles: Sequence[str] = ("frame 0", "frame 1", "prediction", "ground truth"),
+                    psnr: float | None = None):
     """Frame 0 | frame 1 | prediction | ground truth | |error| (mean abs over RGB, 0..``err_vmax``
-    grey levels, with colour bar and the PSNR in the title). Returns the Figure."""
+    grey levels, with colour bar; ``psnr``, the caller's score in dB (e.g.
+    ``vfi_lib.notebooks.experiments.psnr_u8``), goes into its title). Returns the Figure."""
     ims = [img0, img1, pred] + ([gt] if gt is not None else [])
     names = list(titles[: len(ims)])
     n = len(ims) + (1 if gt is not None else 0)
@@ -192,7 +182,7 @@ def plot_prediction(img0, img1, pred, gt=None, err_vmax: float = 32.0, width_fra
     if gt is not None:
         err = error_map(pred, gt)
         hdl = axes[-1].imshow(err, cmap="inferno", vmin=0, vmax=err_vmax)
-        axes[-1].set_title(f"|error|, {psnr_u8(pred, gt):.2f} dB")
+        axes[-1].set_title("|error|" + (f", {psnr:.2f} dB" if psnr is not None else ""))
         axes[-1].axis("off")
         fig.colorbar(hdl, ax=axes[-1], fraction=0.046, pad=0.02)
     return fig

@@ -1,35 +1,37 @@
-"""Pictures of the SS2D scan orders, drawn from the real index maps of ``vfi_lib.modules.scan``.
+"""Pictures of the SS2D scan orders, drawn from index maps the caller reads off the model.
 
-Nothing here re-implements a scan: a map whose token at (t, h, w) holds its own coordinates is
-pushed through :func:`vfi_lib.modules.scan.cross_scan`, and the sequence that comes out is the path
-the SSM walks. So the pictures show what the model does, including the interleave of the
-cross-frame scan (each pixel cell is split in two halves, frame 0 left and frame 1 right).
+Nothing here knows how the model scans: the caller passes the visiting order of each direction, a
+(4, L, 3) integer array of (t, y, x) per scan step (``vfi_lib.notebooks.experiments.scan_order`` reads
+it off :func:`vfi_lib.modules.scan.cross_scan` applied to a coordinate map), and the pictures draw that
+path, including the interleave of the cross-frame scan (each pixel cell is split in ``frames`` parts,
+frame 0 left). Grid height, width and frame count are read off the coordinates.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
-
-from vfi_lib.modules.scan import cross_scan
 
 from .style import figsize, image_axes
 
-__all__ = ["scan_order", "plot_scan_path", "plot_scan_paths", "DIRECTION_NAMES"]
+__all__ = ["plot_scan_path", "plot_scan_paths", "DIRECTION_NAMES"]
 
 DIRECTION_NAMES = ("row-major", "column-major", "row-major reversed", "column-major reversed")
 
 
-def scan_order(h: int, w: int, frames: int = 1) -> np.ndarray:
-    """The visiting order of every direction: (4, L, 3) int array of (t, y, x) per scan step,
-    L = frames*h*w, read off ``cross_scan`` applied to a coordinate map."""
-    if h < 1 or w < 1 or frames < 1:
-        raise ValueError(f"scan_order: h, w, frames must be >= 1, got {h}, {w}, {frames}")
-    t, y, x = torch.meshgrid(torch.arange(frames), torch.arange(h), torch.arange(w), indexing="ij")
-    coords = torch.stack([t, y, x], dim=-1)[None].double()  # (1, T, H, W, 3)
-    seq = cross_scan(coords)[0]  # (4, L, 3)
-    return seq.round().long().numpy()
+def _grid(order: np.ndarray) -> tuple[int, int, int]:
+    """(frames, h, w) of the token grid that an order (..., L, 3) of (t, y, x) visits, checked to be a
+    permutation of that grid in every direction."""
+    o = np.asarray(order)
+    if o.ndim < 2 or o.shape[-1] != 3 or o.shape[-2] == 0:
+        raise ValueError(f"scan order must be (L, 3) or (directions, L, 3) of (t, y, x), got shape {o.shape}")
+    if not np.issubdtype(o.dtype, np.integer) or o.min() < 0:
+        raise ValueError("scan order must hold non-negative integer (t, y, x) coordinates")
+    frames, h, w = (int(v) + 1 for v in o.reshape(-1, 3).max(axis=0))
+    if o.shape[-2] != frames * h * w or any(
+            len({tuple(p) for p in seq}) != frames * h * w for seq in o.reshape(-1, o.shape[-2], 3)):
+        raise ValueError(f"scan order does not visit each of the {frames} x {h} x {w} tokens exactly once")
+    return frames, h, w
 
 
 def _cell_centre(t: int, y: int, x: int, frames: int) -> tuple[float, float]:
@@ -37,11 +39,11 @@ def _cell_centre(t: int, y: int, x: int, frames: int) -> tuple[float, float]:
     return x + (t + 0.5) / frames - 0.5, y
 
 
-def plot_scan_path(ax, h: int, w: int, direction: int, frames: int = 1, numbers: bool = True,
-                   cmap: str = "viridis") -> None:
-    """Draw one direction's path on ``ax``: grid, arrows between consecutive tokens coloured by step,
-    the step number on every token, a start marker."""
-    order = scan_order(h, w, frames)[direction]  # (L, 3)
+def plot_scan_path(ax, order: np.ndarray, numbers: bool = True, cmap: str = "viridis") -> None:
+    """Draw one direction's path on ``ax``: ``order`` (L, 3) int of (t, y, x) per scan step. Grid, arrows
+    between consecutive tokens coloured by step, the step number on every token, a start marker."""
+    frames, h, w = _grid(order)
+    order = np.asarray(order)
     pts = np.array([_cell_centre(t, y, x, frames) for t, y, x in order])  # (L, 2)
     L = len(pts)
     colors = plt.get_cmap(cmap)(np.linspace(0, 1, max(L - 1, 1)))
@@ -74,13 +76,16 @@ def plot_scan_path(ax, h: int, w: int, direction: int, frames: int = 1, numbers:
     image_axes(ax, frame=False)
 
 
-def plot_scan_paths(h: int = 4, w: int = 4, frames: int = 1, numbers: bool = True,
-                    width_frac: float = 1.0):
-    """The four scan orders of an h x w grid side by side (frames = 2: the interleaved
-    cross-frame scan, frame 0 in the left and frame 1 in the right half of each cell). Returns the Figure."""
+def plot_scan_paths(orders: np.ndarray, numbers: bool = True, width_frac: float = 1.0):
+    """The four scan orders side by side, ``orders`` (4, L, 3) int of (t, y, x) per scan step (frames = 2:
+    the interleaved cross-frame scan, frame 0 in the left and frame 1 in the right half of each cell).
+    Returns the Figure."""
+    frames, h, w = _grid(orders)
+    if len(orders) != len(DIRECTION_NAMES):
+        raise ValueError(f"plot_scan_paths: expected {len(DIRECTION_NAMES)} directions, got {len(orders)}")
     fig, axes = plt.subplots(1, 4, figsize=figsize(width_frac, 0.3 * h / w + 0.05))
     for d, ax in enumerate(axes):
-        plot_scan_path(ax, h, w, d, frames=frames, numbers=numbers)
+        plot_scan_path(ax, orders[d], numbers=numbers)
         ax.set_title(DIRECTION_NAMES[d], fontsize=8)
     if frames > 1:
         fig.suptitle(f"interleaved cross-frame scan: {frames} frames per pixel cell (frame 0 left)", fontsize=9)

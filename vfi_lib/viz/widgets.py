@@ -1,8 +1,8 @@
 """A frame scrubber for notebooks: step through a sequence and look at input | prediction | GT | error.
 
-``frame_scrubber(frames, predict_fn)`` returns an ``ipywidgets.VBox`` with a Play button linked to
-an IntSlider over the start index i, a FloatSlider for the timestep t, a status line (index, t,
-PSNR) and an ``ipywidgets.Image`` holding PNG bytes of the mosaic
+``frame_scrubber(frames, predict_fn, psnr_fn=...)`` returns an ``ipywidgets.VBox`` with a Play button
+linked to an IntSlider over the start index i, a FloatSlider for the timestep t, a status line (index,
+t, PSNR) and an ``ipywidgets.Image`` holding PNG bytes of the mosaic
 
     frame i | prediction at t | ground truth (frame i + t*span, when it exists) | |error|
 
@@ -11,6 +11,10 @@ is frame i + 1 (the Vimeo90K triplet setting). For other t the ground truth exis
 t*span is an integer; elsewhere its tile reads "n/a". The mosaic is drawn with OpenCV (no
 matplotlib per move), and predictions are cached per (i, t). Without ``predict_fn`` the
 "prediction" is the t-weighted blend of the two inputs, the baseline every model must beat.
+
+Scores come from the caller: ``psnr_fn(pred, gt) -> dB`` on uint8 (H, W, 3) RGB images (e.g.
+``vfi_lib.notebooks.experiments.psnr_u8``, which uses ``vfi_lib.eval.metrics``; this layer imports
+no metric). Without it no PSNR is shown.
 
 The box exposes its parts as attributes: ``box.image``, ``box.index_slider``, ``box.t_slider``,
 ``box.play``, ``box.status`` and ``box.render(i, t) -> (H, W, 3) uint8`` for static figures.
@@ -22,12 +26,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .frames import compose_row, encode_png, error_map, error_to_color, psnr_u8, to_image
+from .frames import compose_row, encode_png, error_map, error_to_color, to_image
 
 __all__ = ["frame_scrubber", "show_scrubber", "render_scrubber_frame", "blend_predict", "plot_scrubber_positions",
            "plot_time_row"]
 
 PredictFn = Callable[[np.ndarray, np.ndarray, float], object]
+PsnrFn = Callable[[np.ndarray, np.ndarray], float]
 
 
 def blend_predict(img0: np.ndarray, img1: np.ndarray, t: float) -> np.ndarray:
@@ -53,10 +58,11 @@ def render_scrubber_frame(
     height: int | None = None,
     err_vmax: float = 32.0,
     cache: dict | None = None,
+    psnr_fn: PsnrFn | None = None,
 ) -> tuple[np.ndarray, float | None]:
-    """The scrubber mosaic of position ``index`` at time ``t``: (H', W', 3) uint8, and the PSNR of
-    the prediction (None when there is no ground-truth frame at t). ``cache``: optional dict of
-    predictions keyed by (index, t), filled and reused."""
+    """The scrubber mosaic of position ``index`` at time ``t``: (H', W', 3) uint8, and
+    ``psnr_fn(prediction, ground truth)`` (None when there is no ground-truth frame at t or no
+    ``psnr_fn``). ``cache``: optional dict of predictions keyed by (index, t), filled and reused."""
     n = len(frames)
     if not 0 <= index <= n - 1 - span:
         raise ValueError(f"frame_scrubber: index {index} out of range 0..{n - 1 - span} "
@@ -76,7 +82,7 @@ def render_scrubber_frame(
     labels = [f"frame {index}", f"{pred_name} t={t:.2f}",
               f"GT frame {gi}" if gi is not None else "GT n/a", "|error|", f"frame {index + span}"]
     img = compose_row([frames[index], pred, gt, err, frames[index + span]], labels, height=height)
-    return img, (psnr_u8(pred, gt) if gt is not None else None)
+    return img, (float(psnr_fn(pred, gt)) if gt is not None and psnr_fn is not None else None)
 
 
 def frame_scrubber(
@@ -88,11 +94,13 @@ def frame_scrubber(
     height: int | None = None,
     err_vmax: float = 32.0,
     interval_ms: int = 400,
+    psnr_fn: PsnrFn | None = None,
 ):
     """Build the scrubber widget (see module docstring); returns an ``ipywidgets.VBox``.
 
     frames: sequence of N >= span + 1 images ((H, W, 3) uint8 or (3, H, W) tensors in [0, 1]).
     predict_fn(img0, img1, t) -> image, called with uint8 (H, W, 3) RGB inputs.
+    psnr_fn(pred, gt) -> dB on uint8 (H, W, 3) RGB images, shown in the status line (None: no PSNR).
     """
     import ipywidgets as widgets
 
@@ -120,10 +128,14 @@ def frame_scrubber(
 
     def update(_change=None) -> None:
         i, tt = int(index_slider.value), float(t_slider.value)
-        img, psnr = render_scrubber_frame(frames, i, tt, predict_fn, span, height, err_vmax, cache)
+        img, psnr = render_scrubber_frame(frames, i, tt, predict_fn, span, height, err_vmax, cache, psnr_fn)
         image.value = encode_png(img)
-        ps = f"{psnr:.2f} dB" if psnr is not None else "no ground truth at this t"
-        status.value = f"<code>index {i}/{last}  t={tt:.2f}  PSNR: {ps}</code>"
+        gi = _gt_index(i, tt, span, len(frames))
+        if gi is None:
+            ps = "PSNR: no ground truth at this t" if psnr_fn is not None else "no ground truth at this t"
+        else:
+            ps = f"PSNR: {psnr:.2f} dB" if psnr is not None else f"ground truth: frame {gi}"
+        status.value = f"<code>index {i}/{last}  t={tt:.2f}  {ps}</code>"
 
     index_slider.observe(update, names="value")
     t_slider.observe(update, names="value")
@@ -135,16 +147,18 @@ def frame_scrubber(
 
 
 def plot_scrubber_positions(frames: Sequence, positions: Sequence[int], predict_fn: PredictFn | None = None,
-                            span: int = 2, t: float = 0.5, height: int = 128, width_frac: float = 1.0):
+                            span: int = 2, t: float = 0.5, height: int = 128, width_frac: float = 1.0,
+                            psnr_fn: PsnrFn | None = None):
     """The scrubber mosaic (:func:`render_scrubber_frame`) of several positions, one per row, each titled
-    with its PSNR: the static figure of a headless run. Returns the Figure."""
+    with its PSNR (``psnr_fn(pred, gt)``, where given and a ground truth exists): the static figure of a
+    headless run. Returns the Figure."""
     import matplotlib.pyplot as plt
 
     from .style import figsize, image_axes
 
     fig, axes = plt.subplots(len(positions), 1, figsize=figsize(width_frac, 0.2 * len(positions)), squeeze=False)
     for ax, i in zip(axes[:, 0], positions):
-        img, psnr = render_scrubber_frame(frames, i, t, predict_fn, span=span, height=height)
+        img, psnr = render_scrubber_frame(frames, i, t, predict_fn, span=span, height=height, psnr_fn=psnr_fn)
         ax.imshow(img)
         ax.set_title(f"position {i}: PSNR {psnr:.2f} dB" if psnr is not None else f"position {i}", fontsize=7)
         image_axes(ax, frame=False)
@@ -152,9 +166,10 @@ def plot_scrubber_positions(frames: Sequence, positions: Sequence[int], predict_
 
 
 def show_scrubber(frames: Sequence, predict_fn: PredictFn | None = None, span: int = 2, t: float = 0.5,
-                  height: int | None = None, play: bool = False, **kwargs):
-    """Display :func:`frame_scrubber` in the running notebook (``play``: start the animation); returns the
-    box, or None with a printed note when ipywidgets is not installed (the static figures need no widget)."""
+                  height: int | None = None, play: bool = False, psnr_fn: PsnrFn | None = None, **kwargs):
+    """Display :func:`frame_scrubber` in the running notebook (``play``: start the animation; ``psnr_fn``:
+    the status line's score); returns the box, or None with a printed note when ipywidgets is not
+    installed (the static figures need no widget)."""
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
@@ -162,7 +177,7 @@ def show_scrubber(frames: Sequence, predict_fn: PredictFn | None = None, span: i
         return None
     from IPython.display import display
 
-    box = frame_scrubber(frames, predict_fn=predict_fn, span=span, t=t, height=height, **kwargs)
+    box = frame_scrubber(frames, predict_fn=predict_fn, span=span, t=t, height=height, psnr_fn=psnr_fn, **kwargs)
     display(box)
     if play:
         box.play.playing = True
