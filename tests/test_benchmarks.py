@@ -16,6 +16,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vfi_lib.eval import protocols
+from vfi_lib.paths import path_tag
 from vfi_lib.eval.__main__ import main
 from vfi_lib.model.baselines import FrameAverage, build_baseline
 from vfi_lib.eval.benchmarks import run_benchmark
@@ -327,7 +328,8 @@ def test_clips_benchmark_scores_every_clean_triplet_of_your_footage(tmp_path):
     for gap in (1, 2):
         assert main(["clips", "--baseline", "average", "--path", str(tmp_path / "footage"), "--gap", str(gap),
                      "--out_dir", str(out), "--no_progress"]) == 0
-        js = json.loads(_result(out, f"clips_gap{gap}_baseline_average", "json").read_text())
+        tag = path_tag(tmp_path / "footage")  # the footage folder is in the result name
+        js = json.loads(_result(out, f"clips_gap{gap}_{tag}_baseline_average", "json").read_text())
         starts = [i for i in range(9 - 2 * gap) if not (i < 6 <= i + 2 * gap)]  # no window across the cut
         exp = [_psnr(_blend_round(frames[i][..., ::-1] / 255.0, frames[i + 2 * gap][..., ::-1] / 255.0),
                      frames[i + gap][..., ::-1] / 255.0) for i in starts]

@@ -2,7 +2,6 @@
 torchrun dispatch, live curves."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,11 +25,13 @@ def test_training_config_smoke_and_full(tmp_path, capsys, monkeypatch):
     assert smoke.model.backbone_mode == "gated_attn_only"
     p3 = launcher.training_config(3, smoke=True, exp_name="nb12", runs_root=tmp_path)
     assert p3.train.dataset == "synthetic" and "X4K1000FPS" in capsys.readouterr().out
-    fresh = [Path(launcher.training_config(1, smoke=True, exp_name="nb").train.log_dir).parent for _ in range(2)]
-    for d in fresh:
-        assert d.is_dir() and d.name.startswith("vfi_nb_")
-        shutil.rmtree(d)
-    assert fresh[0] != fresh[1]  # concurrent smoke runs never share a folder
+    monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.setenv("VFI_RUN_ID", "r7")
+    fresh = [launcher.training_config(1, smoke=True, exp_name="nb").train for _ in range(2)]
+    runs = tmp_path / "outputs" / "smoke" / "runs" / "r7"  # paths.smoke_runs_dir(): never full runs' ckpt/log
+    assert paths.smoke_runs_dir() == runs and paths.smoke_runs_dir("other") == runs.parent / "other"
+    assert [(t.ckpt_dir, t.log_dir) for t in fresh] == [(str(runs / d / "ckpt"), str(runs / d / "log"))
+                                                       for d in ("nb", "nb-2")]  # repeated runs never share one
     with pytest.raises(ValueError, match="phase must be 1, 2 or 3"):
         launcher.training_config(4, smoke=True, exp_name="x")
 

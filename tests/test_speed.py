@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+import torch
 
 from vfi_lib.speed.timer import Timing, peak_memory_gib, time_fn
 
@@ -47,22 +48,51 @@ def test_timetest_cli_writes_json(tmp_path):
 
 
 def test_timetest_result_names_differ_by_setting(tmp_path, monkeypatch):
-    """Eager, tiled and checkpoint runs of one resolution write different files, each naming its settings."""
+    """Eager, tiled, bf16, compiled and checkpoint runs of one resolution write different files, each
+    naming its settings and the device; the same settings again in one run get a ``-2`` file."""
+    from vfi_lib.checkpoint import save_checkpoint
+    from vfi_lib.config import preset
+    from vfi_lib.model import build_model
     from vfi_lib.speed.timetest import main as timetest_main
 
     monkeypatch.setenv("VFI_OUTPUTS", str(tmp_path / "outputs"))
     monkeypatch.setenv("VFI_RUN_ID", "r1")
-    base = ["--phase", "1", "--tiny", "--resolution", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu"]
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: model)  # the name only (compiling: test below)
+    cfg = preset("phase1", tiny=True)
+    ckpt = save_checkpoint(tmp_path / "ckpt" / "tt" / "best.pt", model=build_model(cfg).state_dict(),
+                           config=cfg.to_dict())
+    size = ["--resolution", "32x32", "--runs", "1", "--warmup", "0", "--device", "cpu"]
+    base = ["--phase", "1", "--tiny", *size]
     assert timetest_main(base) == 0
     assert timetest_main(base + ["--tile", "32"]) == 0
     assert timetest_main(base + ["--dtype", "bf16"]) == 0
-    names = sorted(p.name for p in (tmp_path / "outputs" / "benchmarks").glob("*.json"))
-    assert names == ["timetest_phase1_tiny_untrained_32x32_bf16__r1.json",
-                     "timetest_phase1_tiny_untrained_32x32_fp32__r1.json",
-                     "timetest_phase1_tiny_untrained_32x32_fp32_tile32__r1.json"]
-    monkeypatch.setenv("VFI_RUN_ID", "r2")  # a later run of the same settings keeps the first file
+    assert timetest_main(base + ["--compile"]) == 0
+    assert timetest_main(["--ckpt", str(ckpt), *size]) == 0
+    bench = tmp_path / "outputs" / "benchmarks"
+    names = sorted(p.name for p in bench.glob("*.json"))
+    assert names == ["timetest_phase1_tiny_untrained_32x32_cpu_bf16__r1.json",
+                     "timetest_phase1_tiny_untrained_32x32_cpu_fp32__r1.json",  # the plain run
+                     "timetest_phase1_tiny_untrained_32x32_cpu_fp32_compile-default__r1.json",
+                     "timetest_phase1_tiny_untrained_32x32_cpu_fp32_tile32__r1.json",
+                     "timetest_tt_best_32x32_cpu_fp32__r1.json"]  # --ckpt: named after the checkpoint
+    assert json.loads((bench / names[-1]).read_text())["settings"]["ckpt"] == str(ckpt)
+    assert timetest_main(base) == 0  # the same settings again in run r1: a new file, the first one kept
+    assert (bench / "timetest_phase1_tiny_untrained_32x32_cpu_fp32__r1-2.json").is_file()
+    monkeypatch.setenv("VFI_RUN_ID", "r2")  # a later run of the same settings keeps the first files
     assert timetest_main(base) == 0
-    assert len(list((tmp_path / "outputs" / "benchmarks").glob("timetest_phase1_tiny_untrained_32x32_fp32__*.json"))) == 2
+    assert len(list(bench.glob("timetest_phase1_tiny_untrained_32x32_cpu_fp32__*.json"))) == 3
+
+
+def test_timetest_result_stem_names_the_device():
+    """CPU and CUDA runs (and two named GPUs) of the same settings never share a name."""
+    import argparse
+
+    from vfi_lib.speed.timetest import result_stem
+
+    args = argparse.Namespace(dtype="fp32", compile="off", tile=None, scale=1.0, ssm_backend="auto")
+    stems = {d: result_stem("m", "1080p", args, d) for d in ("cpu", "cuda", "cuda:0", "cuda:1")}
+    assert stems == {"cpu": "timetest_m_1080p_cpu_fp32", "cuda": "timetest_m_1080p_cuda_fp32",
+                     "cuda:0": "timetest_m_1080p_cuda_fp32", "cuda:1": "timetest_m_1080p_cuda1_fp32"}
 
 
 def test_timetest_compile_flag(cheap_compile, tmp_path):
@@ -82,7 +112,7 @@ def test_ssd_bench_cpu_subset_writes_json(tmp_path):
 
     out = tmp_path / "ssm.json"
     assert main(["--device", "cpu", "--lengths", "40", "--batch", "1", "--impls", "naive", "eager",
-                 "--chunk-size", "16", "--torch-chunk-sizes", "8", "16", "--dtype", "fp32", "--json", str(out)]) == 0
+                 "--chunk_size", "16", "--torch_chunk_sizes", "8", "16", "--dtype", "fp32", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["meta"]["chunk_size"] == 16 and data["meta"]["batch"] == 1
     assert [(r["l"], r["mode"], r["dtype"]) for r in data["rows"]] == [(40, "fwd", "fp32"), (40, "fwd+bwd", "fp32")]
@@ -98,11 +128,11 @@ def test_stack_bench_cpu_quick(tmp_path, capsys):
     from vfi_lib.speed.stack import main as bench_main
 
     out, prof = tmp_path / "cpu.json", tmp_path / "prof.txt"
-    assert bench_main(["--device", "cpu", "--only", "lgs", "models", "--phases", "1", "--json", str(out),
-                       "--profile", str(prof)]) == 0
+    assert bench_main(["--device", "cpu", "--only", "lgs", "models", "--phase", "1", "--json", str(out),
+                       "--profile", str(prof), "--ssm_backend", "torch"]) == 0
     data = json.loads(out.read_text())
     rows = data["rows"]
-    assert data["meta"]["memory_unit"] == "GiB"
+    assert data["meta"]["memory_unit"] == "GiB" and data["meta"]["ssm_backend"] == "torch"
     assert sorted(r["variant"] for r in rows if r["bench"] == "lgs_stage_fwd_bwd") == sorted(ABLATIONS)
     train = [r for r in rows if r["bench"] == "train_step"]
     assert [r["variant"] for r in train] == ["phase1"] and train[0]["samples_per_s"] > 0
@@ -110,3 +140,7 @@ def test_stack_bench_cpu_quick(tmp_path, capsys):
     (scaling,) = [r for r in rows if r["bench"] == "inference_scaling"]
     assert scaling["ratio"] == pytest.approx(inf["540p"] / inf["270p"])
     assert "phase1 train step" in prof.read_text() and "train_step" in capsys.readouterr().out
+    # the Triton SSD needs CUDA: one error line before any benchmark runs
+    assert bench_main(["--device", "cpu", "--ssm_backend", "triton", "--only", "lgs", "--json", str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: SSM backend 'triton' needs CUDA")

@@ -124,3 +124,33 @@ def test_demo_codec_choice(video, tmp_path, capsys):
                      "--no_progress"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "is not available in this OpenCV build; available:" in err[0]
+
+
+def test_codec_probe_prints_nothing(monkeypatch, capfd):
+    """Probing the encoders prints nothing, though FFmpeg/OpenCV log a missing one from C on fd 2;
+    stderr and OpenCV's log level are back afterwards."""
+    import os
+
+    from vfi_lib.data import video as video_mod
+
+    monkeypatch.setattr(video_mod, "_CODEC_OK", {})  # probe again in this test
+    level = cv2.utils.logging.getLogLevel()
+    found = [video_mod.codec_available(f) for f in ("avc1", "vp09", "mp4v", "zzzz")]
+    assert found[2] and not found[3]  # mp4v is in every OpenCV build; "zzzz" in none
+    assert capfd.readouterr() == ("", "")
+    os.write(2, b"still here\n")
+    assert capfd.readouterr().err == "still here\n" and cv2.utils.logging.getLogLevel() == level
+
+
+def test_demo_falls_back_to_mp4v_with_a_warning(video, tmp_path, monkeypatch, capsys):
+    """Without H.264 and VP9 encoders, --codec auto writes mp4v, says so in a warning, and the .mp4 is written."""
+    from vfi_lib.data import video as video_mod
+
+    monkeypatch.setattr(video_mod, "codec_available", lambda fourcc: fourcc not in ("avc1", "vp09"))
+    out = tmp_path / "fallback.mp4"
+    with pytest.warns(UserWarning, match=r"no H\.264 or VP9 encoder in this OpenCV build: writing mp4v, which "
+                                         r"browsers and notebooks do not play \(convert with ffmpeg"):
+        assert main(["--video", str(video), "--baseline", "average", "--output", str(out), "--no_progress"]) == 0
+    assert "(mp4v)" in capsys.readouterr().out
+    cap = cv2.VideoCapture(str(out))
+    assert out.stat().st_size > 0 and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2 * N and cap.read()[0]

@@ -25,6 +25,7 @@ A name that matches nothing raises :class:`CheckpointNotFoundError` listing the 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -99,17 +100,36 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        size = path.stat().st_size
-        raise CheckpointError(
-            f"checkpoint {str(path)!r} is corrupt or truncated ({size} bytes; {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''})"
-        ) from None
+        raise CheckpointError(unreadable_reason(path, e)) from None
     if not isinstance(state, dict) or any(k not in state for k in REQUIRED_KEYS):
         keys = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {str(path)!r} is not a vfi_lib checkpoint (keys: {keys})")
     if cfg is not None:
         check_compatible(state["config"], cfg, path)
     return state
+
+
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def unreadable_reason(path: str | Path, exc: BaseException) -> str:
+    """The one-line reason ``torch.load(path, weights_only=True)`` failed with ``exc``.
+
+    A fixed sentence, never torch's advice (its "re-run with ``weights_only=False``" is wrong for a
+    truncated file and unsafe for a foreign one): a pickle naming a Python object that weights-only
+    loading refuses gets its own line naming that object; anything else (truncated, empty, not a
+    torch file) is "corrupt or truncated" with the file size.
+    """
+    path = Path(path)
+    try:
+        size = f"{path.stat().st_size} bytes"
+    except OSError:
+        size = "size unknown"
+    m = _UNSAFE_GLOBAL.search(str(exc))
+    if m:
+        return (f"checkpoint {str(path)!r} holds a Python object ({m.group(1)}) that a weights-only load refuses "
+                f"({size}; corrupt, or not written by vfi_lib)")
+    return f"checkpoint {str(path)!r} is corrupt or truncated ({size}; not a readable torch checkpoint)"
 
 
 def model_config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:

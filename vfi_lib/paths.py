@@ -16,12 +16,22 @@ Runs never overwrite each other's results:
 
 - :func:`run_id` names this process's run (``$VFI_RUN_ID``, set by the notebook runner, else a
   timestamp plus the process id); result files carry it (:func:`result_path`);
+- a result name already taken (the same settings twice in one run, e.g. under the notebook runner,
+  whose run id is fixed for the whole run) gets ``-2``, ``-3``, ... before the extension
+  (:func:`free_path`): an existing file is never replaced;
 - smoke runs (``$VFI_SMOKE=1``, set by ``python -m vfi_lib.notebooks run --smoke``, i.e. ``make
-  run``) write under ``outputs/smoke/`` and never touch the outputs of full runs.
+  run``) write under ``outputs/smoke/`` and never touch the outputs of full runs; the notebooks'
+  smoke trainings keep their ``ckpt/`` and ``log/`` under ``outputs/smoke/runs/<run id>/``
+  (:func:`smoke_runs_dir`).
+
+Caches (rebuildable, never results): the video-clip index (:func:`video_index_path`) lives beside
+the footage, or under :func:`cache_dir` (``$XDG_CACHE_HOME/vfi_lib`` or ``~/.cache/vfi_lib``) when
+the footage folder is read-only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -40,10 +50,18 @@ __all__ = [
     "is_smoke",
     "run_id",
     "safe_stem",
+    "path_tag",
+    "free_path",
     "result_path",
+    "smoke_runs_dir",
+    "new_run_folder",
+    "cache_dir",
+    "VIDEO_INDEX_NAME",
+    "video_index_path",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout, for an editable install
+VIDEO_INDEX_NAME = ".vfi_video_index.json"  # the video-clip index kept beside the footage
 _RUN_ID: str | None = None
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -128,6 +146,9 @@ def run_id() -> str:
     return _RUN_ID
 
 
+_this_run_id = run_id  # for functions whose ``run_id`` argument hides it
+
+
 def safe_stem(text: str) -> str:
     """``text`` with every run of characters other than letters, digits, ``_ . -`` replaced by ``-``."""
     out = _UNSAFE.sub("-", str(text)).strip("-.")
@@ -136,11 +157,100 @@ def safe_stem(text: str) -> str:
     return out
 
 
+def path_tag(path: str | Path, length: int = 6) -> str:
+    """A short stable tag naming a data folder in result names: ``<last folder name>-<hash>``.
+
+    The hash (``length`` hex digits of the SHA-1 of the resolved path) tells apart folders of the
+    same name; the name (made safe, cut to 24 characters) keeps the tag readable. The same path
+    always gives the same tag.
+    """
+    resolved = Path(path).expanduser().resolve()
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:length]
+    name = _UNSAFE.sub("-", resolved.name).strip("-.")[:24].strip("-.")
+    return f"{name}-{digest}" if name else digest
+
+
+def free_path(path: str | Path) -> Path:
+    """``path`` when nothing exists there, else the first free ``<stem>-2<suffix>``, ``-3``, ...
+
+    The suffix is the last extension (``res.json`` -> ``res-2.json``). Only a check, not a lock:
+    two processes asking at the same moment may get the same name.
+    """
+    path = Path(path)
+    p, n = path, 1
+    while p.exists() or p.is_symlink():
+        n += 1
+        p = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return p
+
+
 def result_path(kind: str, stem: str, ext: str, out_dir: str | Path | None = None) -> Path:
     """``<out_dir or outputs[/smoke]/<kind>>/<stem>__<run id>.<ext>``: unique per run, settings in ``stem``.
 
-    ``out_dir`` (e.g. a CLI's ``--out_dir``) resolves against the project root when relative.
+    Never an existing file: when that name is taken (the same settings twice in one run, e.g. under
+    the notebook runner, whose run id is fixed for the whole run) the name gets ``-2``, ``-3``, ...
+    before the extension (``<stem>__<run id>-2.<ext>``; :func:`free_path`). ``out_dir`` (e.g. a
+    CLI's ``--out_dir``) resolves against the project root when relative.
     """
     d = project_path(out_dir) if out_dir is not None else outputs_dir(kind)
     d.mkdir(parents=True, exist_ok=True)
-    return d / f"{safe_stem(stem)}__{run_id()}.{ext.lstrip('.')}"
+    return free_path(d / f"{safe_stem(stem)}__{run_id()}.{ext.lstrip('.')}")
+
+
+def smoke_runs_dir(run_id: str | None = None) -> Path:
+    """``outputs/smoke/runs/<run id>/`` (created): the folders of smoke trainings started from the
+    notebooks (their ``ckpt/`` and ``log/``), apart from full runs' ``ckpt/`` and ``log/``.
+
+    ``run_id`` defaults to this process's :func:`run_id`; always under ``outputs/smoke/``, whether
+    or not ``$VFI_SMOKE`` is set.
+    """
+    rid = safe_stem(run_id) if run_id else _this_run_id()
+    d = outputs_root(smoke=True) / "runs" / rid
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def new_run_folder(parent: str | Path, name: str) -> Path:
+    """A newly created, empty folder ``<parent>/<name>`` (``<name>-2``, ``-3``, ... when taken).
+
+    Created with an exclusive ``mkdir``, so two callers (threads or processes) never get the same one.
+    """
+    parent = project_path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    base, n = safe_stem(name), 1
+    while True:
+        d = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def cache_dir(kind: str, create: bool = False) -> Path:
+    """``$XDG_CACHE_HOME/vfi_lib/<kind>`` (``~/.cache/vfi_lib/<kind>`` without it): rebuildable caches."""
+    if not kind or "/" in kind or kind.startswith("."):
+        raise ValueError(f"cache_dir: kind must be a folder name such as 'video_index', got {kind!r}")
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    d = (Path(base).expanduser() if base else Path.home() / ".cache") / "vfi_lib" / kind
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def video_index_path(root: str | Path, index: str | os.PathLike | None = None) -> Path:
+    """Where the scan index of the footage folder ``root`` lives (:class:`vfi_lib.data.VideoClips`).
+
+    ``index`` a file: that file; a directory (existing, or ending in ``/``): ``<index>/<key>.json``;
+    unset: ``<root>/.vfi_video_index.json`` when ``root`` is writable, else
+    ``<cache_dir("video_index")>/<key>.json``, with ``key`` 16 hex digits of the SHA-1 of the
+    resolved ``root`` (so two footage folders never share an index file).
+    """
+    root = Path(root)
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
+    if index:
+        p = Path(index)
+        return p / f"{key}.json" if p.is_dir() or str(index).endswith(("/", os.sep)) else p
+    if os.access(root, os.W_OK):
+        return root / VIDEO_INDEX_NAME
+    return cache_dir("video_index") / f"{key}.json"

@@ -25,6 +25,7 @@ and :class:`~vfi_lib.data.bbb.BBBSequence`):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterator
@@ -127,12 +128,51 @@ CODEC_NAMES = {"h264": "avc1", "vp9": "vp09", "mp4v": "mp4v"}
 _CODEC_OK: dict[str, bool] = {}
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """OpenCV's log level at SILENT and file descriptor 2 on /dev/null for the duration: FFmpeg and
+    OpenCV print from C ("[ERROR...] Failed to initialize VideoWriter", "Could not find a valid
+    device"), past ``sys.stderr``. Both are restored afterwards; other threads' stderr output of that
+    moment is lost too, so keep the block short."""
+    import sys
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = log.getLogLevel() if log is not None else None
+    if log is not None:
+        log.setLogLevel(log.LOG_LEVEL_SILENT)
+    saved = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (an embedded interpreter): OpenCV level only
+        if saved is not None:
+            os.close(saved)
+        saved = None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        if log is not None:
+            log.setLogLevel(level)
+
+
 def codec_available(fourcc: str) -> bool:
-    """Whether this OpenCV build can write ``fourcc`` into an .mp4 (probed once per process)."""
+    """Whether this OpenCV build can write ``fourcc`` into an .mp4 (probed once per process).
+
+    The probe opens a small writer in a temporary folder; the errors OpenCV/FFmpeg print for a
+    missing encoder are silenced (:func:`_quiet_native_stderr`), so a working fallback prints nothing.
+    """
     if fourcc not in _CODEC_OK:
         import tempfile
 
-        with tempfile.TemporaryDirectory() as d:
+        with tempfile.TemporaryDirectory() as d, _quiet_native_stderr():
             w = cv2.VideoWriter(str(Path(d) / "probe.mp4"), cv2.VideoWriter_fourcc(*fourcc), 25.0, (64, 48))
             _CODEC_OK[fourcc] = bool(w.isOpened())
             w.release()

@@ -41,15 +41,16 @@ an integer ``seed``, and of the per-item torch seed of the trainer's ``SeededIte
 
 **Index.** Scanning decodes every frame once, so it is done once and cached in a JSON index
 (default ``<root>/.vfi_video_index.json``, or ``~/.cache/vfi_lib/video_index/<hash>.json``
-when ``root`` is read-only; ``index=PATH`` (a file or a directory) chooses, ``index=False``
-disables the cache). Per clip it stores a signature (videos: file size + mtime; frame folders:
-names, sizes and mtimes of the files), the decoded frame count, size, fps, the cut score and
-the repeat difference of every consecutive pair (raw values, so another ``cut_threshold`` needs
-no rescan) and, for videos, an 8x8 grey fingerprint of every frame and whether seeking is
-frame-exact. Unreadable files are cached as errors (warned about, not retried until they
-change). Clips whose signature changed are rescanned; a different OpenCV version rebuilds the
-index. The scan shows a tqdm bar. Under DDP every rank builds the index on first use: build it
-once beforehand (``VideoClips(DIR)``) to avoid the duplicated work.
+when ``root`` is read-only, as :func:`vfi_lib.paths.video_index_path` decides; ``index=PATH``
+(a file or a directory) chooses, ``index=False`` disables the cache). Per clip it stores a
+signature (videos: file size + mtime; frame folders: names, sizes and mtimes of the files), the
+decoded frame count, size, fps, the cut score and the repeat difference of every consecutive
+pair (raw values, so another ``cut_threshold`` needs no rescan) and, for videos, an 8x8 grey
+fingerprint of every frame and whether seeking is frame-exact. Unreadable files are cached as
+errors (warned about, not retried until they change). Clips whose signature changed are
+rescanned; a different OpenCV version rebuilds the index. The scan shows a tqdm bar. Under DDP
+every rank builds the index on first use: build it once beforehand (``VideoClips(DIR)``) to avoid
+the duplicated work.
 
 **Decoding.** ``cv2.VideoCapture`` + ``CAP_PROP_POS_FRAMES`` seeks to a keyframe and decodes
 forward, which is frame-exact for common constant-rate files but not for every codec/container
@@ -83,6 +84,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vfi_lib.paths import VIDEO_INDEX_NAME, video_index_path
+
 from .augment import NO_AUGMENT, Augment, crop_hw, random_crop, resize_to_cover
 from .base import TrainDataset
 from .errors import DataError, DataWarning, require_dir
@@ -92,7 +95,7 @@ from .video import CUT_THRESHOLD, cut_thumb, repeat_thumb, repeats_from_diffs
 
 VIDEO_EXTS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts",
               ".m2ts", ".3gp", ".ogv")
-INDEX_NAME = ".vfi_video_index.json"
+INDEX_NAME = VIDEO_INDEX_NAME
 INDEX_VERSION = 1
 FP_SIZE = 8  # side of the grey fingerprints that verify seeks
 TARGETS = ("middle", "random")
@@ -154,15 +157,8 @@ def _signature(kind: str, path: Path) -> str:
 
 
 def default_index_path(root: Path, index: str | os.PathLike | None = None) -> Path:
-    """Where the index of ``root`` lives (see the module docstring)."""
-    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    if index:
-        p = Path(index)
-        return p / f"{key}.json" if p.is_dir() or str(index).endswith(("/", os.sep)) else p
-    if os.access(root, os.W_OK):
-        return root / INDEX_NAME
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "vfi_lib" / "video_index" / f"{key}.json"
+    """Where the index of ``root`` lives: :func:`vfi_lib.paths.video_index_path` (the one place that decides)."""
+    return video_index_path(root, index)
 
 
 class _Scan:

@@ -9,9 +9,11 @@
   command line: checkpoint/peer weights, compile, SSM backend);
 - ``<stem>__<run id>.md``: a markdown table row for the thesis results table;
 
-with ``stem = <benchmark>[_<level>][_<resolution>]_<model name>[_tta][_round|_float][_s<scale>]
-[_lim<N>][_recursive][_<dtype>]`` (the non-default settings; :func:`result_stem`) and the run id
-of :func:`vfi_lib.paths.run_id`, so no run overwrites another's files. :func:`latest_results`
+with ``stem = <benchmark>[_<level>][_gap<g>][_<resolution>][_<data folder>-<hash>]_<model name>
+[_tta][_round|_float][_s<scale>][_lim<N>][_recursive][_<dtype>][_compile-<mode>][_<ssm backend>]``
+(the non-default settings and, for ``clips``/``bbb`` with a ``--path``, that folder;
+:func:`result_stem`) and the run id of :func:`vfi_lib.paths.run_id` (``-2``, ``-3``, ... when
+taken), so no run overwrites another's files. :func:`latest_results`
 reads back the newest file of each stem. Samples run one at a time
 (batch 1, as the peers) in the dataset's deterministic order; ``limit`` keeps the first N.
 Images are RGB here, BGR in the peers' cv2 code: PSNR, IE, the per-channel skimage SSIM and the
@@ -37,7 +39,7 @@ from vfi_lib.eval.metrics import interpolation_error, psnr, quantize, skimage_ps
 from vfi_lib.eval.protocols import SNU_LEVELS, Protocol, get_protocol
 from vfi_lib.infer.interpolate import predict, predict_multi
 from vfi_lib.infer.tiling import crop_pads, pad_to_multiple
-from vfi_lib.paths import outputs_dir, project_path, result_path, run_id, safe_stem
+from vfi_lib.paths import outputs_dir, path_tag, project_path, result_path, run_id, safe_stem
 
 METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "ie": "IE", "psnr_skimage": "PSNR", "ssim_skimage": "SSIM"}
 
@@ -204,7 +206,7 @@ def run_benchmark(
 
     metric_keys = list(protocol.metrics)
     summary = {
-        "key": "_".join(x for x in (name, level, resolution.lower() if resolution else None) if x),  # vfi_lib.sota keys
+        "key": "_".join(x for x in (name, level, resolution.lower() if resolution else None) if x),  # vfi_lib.eval.sota keys
         "benchmark": name,
         "protocol": protocol.key,
         "peer_script": protocol.peer_script,
@@ -243,13 +245,22 @@ def round_t(t: float) -> float:
     return float(f"{t:.6f}")
 
 
+# benchmarks whose data is whatever folder --path names (not one fixed test set): the folder is in the name
+PATH_NAMED = ("clips", "bbb")
+
+
 def result_stem(summary: dict, rounded_default: bool | None = None) -> str:
-    """``<benchmark>[_<level>][_<resolution>]_<model>`` plus every non-default setting that changes the
-    number: ``_tta``, ``_round``/``_float`` (rounding other than the protocol's), ``_s<scale>`` (flow
-    scale other than the protocol's), ``_lim<N>``, ``_recursive``, ``_<dtype>`` (not fp32), and the
-    compile mode / SSM backend when the command line set them."""
+    """``<benchmark>[_<level>][_gap<g>][_<resolution>][_<data>]_<model>`` plus every non-default setting
+    that changes the number: ``_tta``, ``_round``/``_float`` (rounding other than the protocol's),
+    ``_s<scale>`` (flow scale other than the protocol's), ``_lim<N>``, ``_recursive``, ``_<dtype>``
+    (not fp32), and the compile mode / SSM backend when the command line set them.
+
+    ``<data>``: for ``clips`` and ``bbb`` (:data:`PATH_NAMED`) given a ``--path``, the folder's last
+    name and a short hash of its resolved path (:func:`vfi_lib.paths.path_tag`, e.g.
+    ``footage-3f9a1c``), so runs on different footage never share a name."""
+    data = path_tag(summary["path"]) if summary["benchmark"] in PATH_NAMED and summary.get("path") else None
     parts = [summary["benchmark"], summary.get("level"), f"gap{summary['gap']}" if summary.get("gap") else None,
-             summary.get("resolution"), summary["model"]]
+             summary.get("resolution"), data, summary["model"]]
     if summary.get("tta"):
         parts.append("tta")
     if rounded_default is not None and (summary.get("rounding") == "uint8") != rounded_default:

@@ -7,12 +7,11 @@ training notebook runs with; ``run_training(cfg, nproc)`` trains it in this proc
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from vfi_lib.paths import ckpt_root, log_root, project_path
+from vfi_lib.paths import ckpt_root, log_root, new_run_folder, project_path, smoke_runs_dir
 from vfi_lib.train.runlog import METRICS_FILE, Run, load_run
 
 __all__ = ["SMOKE_TRAIN", "training_config", "tensorboard_hint", "run_training"]
@@ -39,8 +38,9 @@ def training_config(phase: int, *, smoke: bool, exp_name: str, data_path: str = 
     ``runs_root`` (default: the repository root, as for the CLI run from there). Smoke mode: the tiny model on the embedded sample triplets (phase 3: the
     synthetic dataset, since the X4K mix needs the X4K1000FPS and Vimeo90K folders; a note is
     printed), 64x64 crops, ``max_steps`` (default 2), and ``ckpt``/``log`` under ``runs_root``
-    (default: a fresh temporary folder, so concurrent smoke runs never share a run; pass the same
-    ``runs_root`` again to resume).
+    (default: a new folder ``<exp_name>`` (``<exp_name>-2``, ... when taken) under
+    :func:`vfi_lib.paths.smoke_runs_dir`, i.e. ``outputs/smoke/runs/<run id>/``, so concurrent or
+    repeated smoke runs never share a run; pass the same ``runs_root`` again to resume).
     """
     from vfi_lib.config import preset
 
@@ -60,7 +60,7 @@ def training_config(phase: int, *, smoke: bool, exp_name: str, data_path: str = 
         if x4k_path:
             values["train.x4k_path"] = x4k_path
         return preset(f"phase{phase}", **values, **overrides)
-    root = Path(runs_root) if runs_root is not None else Path(tempfile.mkdtemp(prefix=f"vfi_{exp_name}_"))
+    root = Path(runs_root) if runs_root is not None else new_run_folder(smoke_runs_dir(), exp_name)
     smoke_dataset = "sample"
     if phase == 3 or dataset == "x4k_mix":
         print("note: smoke mode trains phase 3 on the synthetic dataset; the x4k_mix dataset needs "

@@ -10,8 +10,9 @@ Inputs are ``torch.rand`` (seeded; not zeros, which some kernels shortcut). Each
 :func:`vfi_lib.speed.timer.time_fn`. Peak memory in GiB (:func:`vfi_lib.speed.timer.peak_memory_gib`:
 GPU allocations on CUDA, the process's peak RSS on CPU). CPU defaults are small (256x256, 5 runs,
 1 warm-up) so it finishes anywhere. Writes JSON to
-``outputs/benchmarks/timetest_<model>_<res>_<dtype>[_<compile>][_tile<N>][_s<scale>]__<run id>.json``
-(every setting that changes the number is in the name and the file) unless ``--json`` says otherwise.
+``outputs/benchmarks/timetest_<model>_<res>_<device>_<dtype>[_compile-<mode>][_tile<N>][_s<scale>][_<backend>]__<run id>.json``
+(every setting that changes the number is in the name and the file; ``-2``, ``-3``, ... before
+``.json`` when the name is taken, :func:`vfi_lib.paths.result_path`) unless ``--json`` says otherwise.
 """
 
 from __future__ import annotations
@@ -107,13 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, help="warm-up runs (default 10 on CUDA, 1 on CPU)")
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
-    ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json)")
+    ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json, "
+                    "-2, -3, ... added when taken)")
     return ap
 
 
-def result_stem(label: str, res: str, args: argparse.Namespace) -> str:
-    """``timetest_<model>_<res>_<dtype>[_<compile>][_tile<N>][_s<scale>][_<backend>]``."""
-    parts = ["timetest", label, res.lower(), args.dtype]
+def result_stem(label: str, res: str, args: argparse.Namespace, device: torch.device | str) -> str:
+    """``timetest_<model>_<res>_<device>_<dtype>[_compile-<mode>][_tile<N>][_s<scale>][_<backend>]``;
+    ``<device>`` is the device type, with the index of a GPU other than the first (``cpu``, ``cuda``,
+    ``cuda1``), so CPU and GPU runs of the same settings are told apart."""
+    device = torch.device(device)
+    parts = ["timetest", label, res.lower(), f"{device.type}{device.index if device.index else ''}", args.dtype]
     if args.compile != "off":
         parts.append(f"compile-{args.compile}")
     if args.tile:
@@ -144,7 +149,7 @@ def run_cli(argv: list[str] | None = None) -> dict:
               "settings": model_settings(args),
               **time_model(model, width, height, runs, warmup, args.dtype, args.scale, device,
                            compile=args.compile, tile=args.tile)}
-    path = Path(args.json) if args.json else result_path("benchmarks", result_stem(label, res, args), "json")
+    path = Path(args.json) if args.json else result_path("benchmarks", result_stem(label, res, args, device), "json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     mem = "GiB GPU" if cuda else "GiB peak RSS"
