@@ -15,7 +15,7 @@ help:
 	@echo "make run    - create .venv, install, execute all notebooks (smoke) into papermill_runs/"
 	@echo "make test   - create/use .venv and run the test suite"
 	@echo "make lab    - start JupyterLab with the vfi-lib kernel"
-	@echo "make bench  - GPU/CPU speed benchmarks -> outputs/benchmarks/"
+	@echo "make bench  - whole-stack speed benchmark (python -m vfi_lib.speed) -> outputs/benchmarks/"
 
 venv: $(STAMP)
 
@@ -50,7 +50,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 bench: $(STAMP)
-	$(PY) -m vfi_lib.bench
+	$(PY) -m vfi_lib.speed
 
 clean-venv:
 	rm -rf $(VENV)

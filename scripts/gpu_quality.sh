@@ -40,7 +40,7 @@ for exp in ("scratch", "rifeflow"):
               "samples/s", round(sum(r.series("samples_per_s")[1][-5:]) / 5, 1), "val", r.series("val_psnr")[1])
 PY
 tar czf "$OUT/quality_logs.tgz" -C "$R" log
-M=(); for e in scratch rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=$f"); break; }; done; done
+M=(); for e in scratch rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
 timeout "${EVAL_TIMEOUT:-150}" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
   --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1 \
   --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tail -n 30

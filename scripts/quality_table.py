@@ -1,15 +1,20 @@
 """One quality table, every row from the same code: checkpoints, peers and baselines on real footage.
 
     python scripts/quality_table.py --device cuda --out outputs/reference/quality.json \
-        --model ours=ckpt/p2_scratch/best.pt --model rife-4.2x=peer:.whl/peers/rife-4.2x/flownet.pkl \
-        --model rife-hdv3=peer:.whl/peers/rife-hdv3/flownet.pkl --model DIS=baseline:dis \
+        --model ours=ckpt/p2_scratch/best.pt --model rife-4.2x=peer:rife-4.2x:.whl/peers/rife-4.2x/flownet.pkl \
+        --model rife-hdv3=peer:rife-hdv3:.whl/peers/rife-hdv3/flownet.pkl --model DIS=baseline:dis \
         --model average=baseline:average \
         --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench bikes_x2=clips:.devdata/real/bikes:2
 
-Each model is loaded once and run on every benchmark in this process (``vfi_lib.eval.run_benchmark``,
-per-sample results under ``outputs/benchmarks/``); the script prints a markdown table (PSNR / SSIM
-per benchmark, the mean over the gap-1 and the large-motion (gap-2) sets) and writes it as JSON.
-``--dtype bf16`` applies to our checkpoints only (peers and baselines run as released, fp32).
+A model SPEC is ``ckpt:NAME|PATH`` (or a bare checkpoint name or path), ``baseline:average|dis`` or
+``peer:NAME:WEIGHTS``: the flags ``--ckpt``, ``--baseline``, ``--peer NAME --weights WEIGHTS`` of the other
+commands in one string (:func:`vfi_lib.cli.model_args_from_spec`), loaded by the same code
+(:func:`vfi_lib.cli.load_model_from_args`) with the shared ``--device``, ``--dtype``, ``--compile`` and
+``--ssm_backend``. Each model is loaded once and run on every benchmark in this process
+(``vfi_lib.eval.run_benchmark``, per-sample results under ``--out_dir``, default ``outputs/benchmarks/``);
+the script prints a markdown table (PSNR / SSIM per benchmark, the mean over the gap-1 and the
+large-motion (gap-2) sets) and writes it as JSON. ``--dtype bf16`` applies to our checkpoints only
+(peers and baselines run as released, fp32).
 """
 
 from __future__ import annotations
@@ -24,52 +29,68 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vfi_lib.checkpoint import load_model  # noqa: E402
-from vfi_lib.cli import resolve_device  # noqa: E402
+from vfi_lib.cli import (  # noqa: E402
+    MODEL_SPEC_HELP,
+    CliError,
+    add_runtime_args,
+    load_model_from_args,
+    main_wrapper,
+    model_args_from_spec,
+    model_settings,
+    resolve_device,
+)
 from vfi_lib.eval.benchmarks import run_benchmark  # noqa: E402
-from vfi_lib.model.baselines import build_baseline  # noqa: E402
-from vfi_lib.model.peers import build_peer  # noqa: E402
 from vfi_lib.viz.tables import markdown_table  # noqa: E402
 
 
-def _model(spec: str, device: torch.device):
-    if spec.startswith("baseline:"):
-        return build_baseline(spec.split(":", 1)[1]).to(device), False
-    if spec.startswith("peer:"):
-        path = spec.split(":", 1)[1]
-        name = "rife-hdv3" if "hdv3" in path else "rife-4.2x"
-        return build_peer(name, path, device=device), False
-    return load_model(spec, device=device, ssm_backend="auto"), True
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python scripts/quality_table.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", required=True, metavar="LABEL=SPEC",
-                    help="checkpoint path | peer:WEIGHTS | baseline:average|dis")
+                    help=f"a table row (repeat); SPEC: {MODEL_SPEC_HELP}")
     ap.add_argument("--bench", action="append", required=True, metavar="LABEL=SPEC",
-                    help="bbb=FRAME_DIR | clips:DIR:GAP")
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args(argv)
+                    help="a table column (repeat); SPEC: FRAME_DIR (bbb) | clips:DIR:GAP")
+    ap.add_argument("--ckpt_dir", help="checkpoint root for names (default <project>/ckpt or $VFI_CKPT_DIR)")
+    ap.add_argument("--out", type=Path, required=True, help="the table as JSON")
+    ap.add_argument("--out_dir", type=Path, help="per-sample results (default outputs/benchmarks/)")
+    add_runtime_args(ap, helps={"--dtype": "autocast precision of our checkpoints (default fp32; peers and "
+                                           "baselines run in fp32)"})
+    return ap
+
+
+def _labelled(text: str, flag: str) -> tuple[str, str]:
+    label, sep, spec = text.partition("=")
+    if not (sep and label and spec):
+        raise CliError(f"{flag} {text!r}: expected LABEL=SPEC")
+    return label, spec
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
+    runtime = {k: getattr(args, k) for k in ("device", "dtype", "compile", "ssm_backend", "ckpt_dir")}
+    models = [(label, model_args_from_spec(spec, **runtime)) for label, spec in
+              (_labelled(m, "--model") for m in args.model)]  # every spec checked before any model loads
     benches = []
     for b in args.bench:
-        label, spec = b.split("=", 1)
+        label, spec = _labelled(b, "--bench")
         if spec.startswith("clips:"):
-            _, path, gap = spec.split(":")
+            path, _, gap = spec[len("clips:"):].rpartition(":")
+            if not (path and gap.isdigit()):
+                raise CliError(f"--bench {b!r}: clips:DIR:GAP with GAP a frame gap (1, 2, ...)")
             benches.append((label, "clips", path, int(gap)))
         else:
             benches.append((label, "bbb", spec, None))
     rows, detail = [], {}
-    for m in args.model:
-        label, spec = m.split("=", 1)
-        model, ours = _model(spec, device)
+    for label, margs in models:
+        if not margs.ckpt:
+            margs.dtype = "fp32"  # peers and baselines run as released
+        model, _ = load_model_from_args(margs, device)
         row = {"model": label}
         for blabel, bench, path, gap in benches:
             t0 = time.time()
             res = run_benchmark(model, bench, path, gap=gap, device=device, progress=False, model_name=label,
-                                dtype=args.dtype if ours and args.dtype != "fp32" else None)
+                                dtype=None if margs.dtype == "fp32" else margs.dtype,
+                                out_dir=args.out_dir, settings=model_settings(margs))
             row[f"{blabel} PSNR"], row[f"{blabel} SSIM"] = round(res["psnr"], 2), round(res["ssim"], 4)
             detail[f"{label}/{blabel}"] = {k: res[k] for k in ("psnr", "ssim", "n", "rounding", "files")}
             print(f"{label:>12} {blabel:>12}: PSNR {res['psnr']:.2f} SSIM {res['ssim']:.4f} "
@@ -86,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "detail": detail, "table": table}, indent=2) + "\n")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status 0, or 2 with one ``error: ...`` line (bad spec, missing checkpoint or weights, ...)."""
+    return main_wrapper(run, argv)
 
 
 if __name__ == "__main__":

@@ -32,15 +32,29 @@ def _option(ap: argparse.ArgumentParser, flag: str) -> argparse.Action:
     return act
 
 
-@pytest.mark.parametrize("name", ["eval", "infer.pair", "infer.video", "speed.timetest", "train"])
+@pytest.mark.parametrize("name", ["eval", "infer.pair", "infer.video", "speed", "speed.ssd", "speed.timetest",
+                                  "train"])
 def test_shared_flags_have_one_name_and_dialect(name):
-    ap = _parsers()[name]
-    assert set(_option(ap, "--ssm_backend").choices) == {"auto", "torch", "triton"}
-    assert set(_option(ap, "--compile").choices) == {"off", "default", "cudagraphs"}
-    assert _option(ap, "--compile").const == "default"  # a bare --compile means "default" everywhere
+    from vfi_lib.speed.ssd import build_parser as ssd_parser
+    from vfi_lib.speed.stack import build_parser as stack_parser
+
+    ap = {**_parsers(), "speed": stack_parser(), "speed.ssd": ssd_parser()}[name]
+    shown = [s for a in ap._actions if a.help != argparse.SUPPRESS for s in a.option_strings if s.startswith("--")]
+    assert not [s for s in shown if "-" in s[2:]], "flags are spelled with underscores (dashed ones: hidden aliases)"
+    if name != "speed.ssd":  # the SSD benchmark times every backend (and torch.compile) itself
+        assert set(_option(ap, "--ssm_backend").choices) == {"auto", "torch", "triton"}
+        assert set(_option(ap, "--compile").choices) == {"off", "default", "cudagraphs"}
+        assert _option(ap, "--compile").const == "default"  # a bare --compile means "default" everywhere
     assert set(_option(ap, "--dtype").choices) == {"fp32", "bf16", "fp16"}
     assert _option(ap, "--device") is not None
-    if name != "train":  # train keeps its config defaults (auto) through its config file
+    if name in ("speed", "speed.ssd"):  # benchmarks of built models / bare SSD: several dtypes, no model flags
+        assert _option(ap, "--device").default == "auto" and _option(ap, "--dtype").default == ["fp32", "bf16"]
+        old, dest, value = ((["--phases", "1"], "phase", [1]) if name == "speed"
+                            else (["--chunk-size", "8"], "chunk_size", 8))
+        assert getattr(ap.parse_args(old), dest) == value  # the deprecated dashed/plural spelling still parses
+        if name == "speed":
+            assert _option(ap, "--ssm_backend").default == "auto" and _option(ap, "--phase").nargs == "+"
+    elif name != "train":  # train keeps its config defaults (auto) through its config file
         assert _option(ap, "--device").default == "auto" and _option(ap, "--ssm_backend").default == "auto"
         assert _option(ap, "--dtype").default == "fp32" and _option(ap, "--compile").default == "off"
         for flag in ("--ckpt", "--baseline", "--peer", "--weights", "--ckpt_dir"):
@@ -98,16 +112,42 @@ def test_corrupt_checkpoint_gives_the_same_one_line_error_everywhere(tmp_path, p
     assert len(set(lines.values())) == 1, lines
 
 
-def test_train_corrupt_resume_is_one_line(tmp_path, capsys):
+def test_train_corrupt_resume_is_one_line(tmp_path, pair_images, capsys):
+    """train --resume of a corrupt file prints exactly the one line the other commands print for it,
+    a fixed reason without torch's "re-run with weights_only=False" advice."""
     from vfi_lib.train.__main__ import main as train_main
 
     bad = tmp_path / "broken.pt"
-    bad.write_bytes(b"\x00" * 64)
+    bad.write_bytes(b"\x00" * 64)  # torch reads this as a (legacy) pickle and refuses it
+    pair_main, pair_argv = _clis(tmp_path, pair_images, str(bad))["pair"]
+    assert pair_main(pair_argv) == 2
+    (other,) = capsys.readouterr().err.strip().splitlines()
     rc = train_main(["--tiny", "--dataset", "sample", "--resume", str(bad), "--ckpt_dir", str(tmp_path / "c"),
                      "--log_dir", str(tmp_path / "l"), "--num_workers", "0"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and err[-1].startswith("error: checkpoint ") and "corrupt or truncated" in err[-1]
-    assert not any("Traceback" in ln for ln in err)
+    assert rc == 2 and err == [other]
+    assert other == (f"error: checkpoint {str(bad)!r} is corrupt or truncated "
+                     "(64 bytes; not a readable torch checkpoint)")
+
+
+def test_unreadable_checkpoint_reasons_are_fixed_lines(tmp_path):
+    """Torch's advice (re-run with weights_only=False) never reaches the user: a truncated file is
+    "corrupt or truncated", a pickle of a foreign object names that object."""
+    from vfi_lib.checkpoint import CheckpointError, load_checkpoint
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "x", "config": {}, "model": {}, "obj": object()}, foreign)
+    cut = tmp_path / "cut.pt"
+    save_checkpoint(cut, model={"w": torch.zeros(64)}, config={})
+    cut.write_bytes(cut.read_bytes()[:100])
+    msgs = {}
+    for f in (foreign, cut):
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(f)
+        msgs[f.name] = str(e.value)
+        assert "\n" not in msgs[f.name] and "weights_only" not in msgs[f.name] and str(f) in msgs[f.name]
+    assert msgs["cut.pt"] == f"checkpoint {str(cut)!r} is corrupt or truncated (100 bytes; not a readable torch checkpoint)"
+    assert "holds a Python object (object) that a weights-only load refuses" in msgs["foreign.pt"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
@@ -219,3 +259,31 @@ def test_eval_records_every_setting_and_names_tta_runs_apart(tmp_path, monkeypat
     assert js["tta"] is True and js["path"] == str(root.resolve())
     assert js["settings"] == {"baseline": "average", "device": "auto", "dtype": "fp32", "compile": "off",
                               "ssm_backend": "auto"}
+    assert eval_main(base) == 0  # the same settings again in the same run: new files, the first ones kept
+    assert {p.name for p in out.glob("vimeo90k_baseline_average__*")} == {
+        f"vimeo90k_baseline_average__same-run{n}.{ext}" for n in ("", "-2") for ext in ("csv", "json", "md")}
+
+
+def test_eval_clips_runs_on_different_footage_never_collide(tmp_path, monkeypatch):
+    """`eval clips` (and `bbb`) name the --path folder in the result name: its last name and a short
+    hash of the resolved path, so two folders of the same name still get different files."""
+    from vfi_lib.eval.__main__ import main as eval_main
+    from vfi_lib.paths import path_tag
+
+    rng = np.random.default_rng(4)
+    smooth = np.ascontiguousarray(np.repeat(np.repeat(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), 4, 0), 4, 1))
+    folders = [tmp_path / "a" / "footage", tmp_path / "b" / "footage"]
+    for d in folders:
+        (d / "shot").mkdir(parents=True)
+        for i in range(3):
+            save_image(d / "shot" / f"frame_{i:03d}.png", np.roll(smooth, i, axis=1))
+    monkeypatch.setenv("VFI_RUN_ID", "r")
+    out = tmp_path / "bench"
+    for d in folders:
+        assert eval_main(["clips", "--baseline", "average", "--path", str(d), "--out_dir", str(out),
+                          "--no_progress"]) == 0
+    tags = [path_tag(d) for d in folders]
+    assert tags[0] != tags[1] and all(t.startswith("footage-") for t in tags)
+    assert sorted(p.name for p in out.glob("*.json")) == sorted(f"clips_gap1_{t}_baseline_average__r.json" for t in tags)
+    for t, d in zip(tags, folders):
+        assert json.loads((out / f"clips_gap1_{t}_baseline_average__r.json").read_text())["path"] == str(d.resolve())

@@ -79,3 +79,32 @@ def test_cli_exit_code_names_the_failing_notebook(tmp_path, monkeypatch, capsys)
     assert list((tmp_path / "papermill_runs").glob("*-smoke/05_fails.ipynb"))
     assert runner.main(["run", "-p", "smok", "1"]) == 2
     assert "did you mean 'smoke'" in capsys.readouterr().err
+
+
+MAX_CELL_LINES = 15  # notebook-only logic lives in the library (vfi_lib.notebooks.experiments, viz), with tests
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_code_cells_are_short(nb):
+    """Every code cell but the ``parameters`` cell has at most 15 lines (blank lines and comments count)."""
+    cells = nbformat.read(nb, as_version=4).cells
+    long = [(i, len(c.source.splitlines()), c.source.splitlines()[0][:60]) for i, c in enumerate(cells)
+            if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])
+            and len(c.source.splitlines()) > MAX_CELL_LINES]
+    assert not long, f"code cells over {MAX_CELL_LINES} lines (cell index, lines, first line): {long}"
+
+
+def test_cli_flags_use_underscores_with_the_dashed_spellings_hidden(monkeypatch, capsys):
+    """``run --run_id ID --stop_on_error``; ``--run-id`` / ``--stop-on-error`` still parse but are not shown."""
+    seen = []
+    monkeypatch.setattr("vfi_lib.notebooks.runner.run",
+                        lambda **kw: seen.append((kw["run_id"], kw["stop_on_error"])) or [])
+    assert runner.main(["run", "--run_id", "a", "--stop_on_error"]) == 0
+    assert runner.main(["run", "--run-id", "b", "--stop-on-error"]) == 0
+    assert runner.main(["run"]) == 0
+    assert seen == [("a", True), ("b", True), (None, False)]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        runner.main(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert "--run_id" in shown and "--stop_on_error" in shown and "--run-id" not in shown and "-on-error" not in shown

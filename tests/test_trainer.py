@@ -268,11 +268,21 @@ def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig):
     assert load_checkpoint(tmp_path / "ckpt" / "sig" / "latest.pt")["train_state"]["step"] == step + 2
 
 
-def test_auto_workers_and_warmup():
+def test_auto_workers_and_warmup(monkeypatch):
     from vfi_lib.train.trainer import effective_warmup, resolve_workers
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert resolve_workers(-1) == max(0, min(4, cores - 1)) and resolve_workers(3) == 3
+    def fake_cores(n):  # the cores this process may use: sched_getaffinity (Linux), else cpu_count
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(n)), raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda: n)
+
+    for cores, workers in ((1, 0), (2, 1), (4, 3), (16, 4)):  # auto: min(4, cores - 1)
+        fake_cores(cores)
+        assert resolve_workers(-1) == workers, cores
+        assert resolve_workers(3) == 3 and resolve_workers(0) == 0  # explicit values are kept
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # no affinity API (macOS): cpu_count
+    assert resolve_workers(-1) == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert resolve_workers(-1) == 1
     assert effective_warmup(-1, 200) == 20 and effective_warmup(-1, 10**6) == 2000  # auto: min(2000, 10%)
     assert effective_warmup(50, 200) == 50 and effective_warmup(0, 200) == 0  # explicit values are kept
     assert preset("phase1").train.num_workers == -1 and preset("phase1").train.warmup_steps == -1

@@ -41,6 +41,7 @@ __all__ = [
     "add_runtime_args",
     "resolve_device",
     "load_model_from_args",
+    "model_args_from_spec",
     "model_settings",
     "one_line",
     "main_wrapper",
@@ -81,25 +82,34 @@ def add_model_args(ap: argparse.ArgumentParser, sources: Sequence[str] = ("ckpt"
 
 
 def add_runtime_args(ap: argparse.ArgumentParser, dtype: bool = True, compile: bool = True,
-                     multi_dtype: bool = False, ssm_backend: bool = True) -> None:
+                     multi_dtype: bool = False, ssm_backend: bool = True,
+                     helps: dict[str, str] | None = None) -> None:
     """``--device``, ``--dtype`` (``multi_dtype``: one or more), ``--compile [MODE]``, ``--ssm_backend``
-    (left out where a tool itself compares backends or compile modes)."""
+    (left out where a tool itself compares backends or compile modes). ``helps``: help texts by flag
+    (e.g. ``{"--ssm_backend": ...}``) for a tool where a flag acts differently; names, choices and
+    defaults stay the shared ones."""
+    helps = dict(helps or {})
+    unknown = set(helps) - {"--device", "--dtype", "--compile", "--ssm_backend"}
+    if unknown:
+        raise ValueError(f"add_runtime_args: helps for unknown flags {sorted(unknown)}")
     g = ap.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
+    g.add_argument("--device", default="auto", help=helps.get("--device", DEVICE_HELP + " (default auto)"))
     if dtype:
         if multi_dtype:
             g.add_argument("--dtype", nargs="+", choices=DTYPES, default=["fp32", "bf16"],
-                           help="precisions to measure (default fp32 bf16; CPU: fp32 only)")
+                           help=helps.get("--dtype", "precisions to measure (default fp32 bf16; CPU: fp32 only)"))
         else:
-            g.add_argument("--dtype", choices=DTYPES, default="fp32", help="autocast precision (default fp32)")
+            g.add_argument("--dtype", choices=DTYPES, default="fp32",
+                           help=helps.get("--dtype", "autocast precision (default fp32)"))
     if compile:
         g.add_argument("--compile", nargs="?", const="default", default="off", choices=COMPILE_MODES,
-                       help="torch.compile the model: off | default | cudagraphs (bare --compile: default); "
-                            "the first call of each input size compiles")
+                       help=helps.get("--compile", "torch.compile the model: off | default | cudagraphs "
+                                      "(bare --compile: default); the first call of each input size compiles"))
     if ssm_backend:
         g.add_argument("--ssm_backend", choices=SSM_BACKENDS, default="auto",
-                       help="SSD backend: auto (triton on CUDA when importable, else torch) | torch | triton; "
-                            "overrides the backend saved in a checkpoint (default auto)")
+                       help=helps.get("--ssm_backend", "SSD backend: auto (triton on CUDA when importable, else "
+                                      "torch) | torch | triton; overrides the backend saved in a checkpoint "
+                                      "(default auto)"))
 
 
 def resolve_device(spec: str | None) -> torch.device:
@@ -163,6 +173,37 @@ def load_model_from_args(args: argparse.Namespace, device: torch.device | None =
     if mode != "off":
         model = compile_model(model, mode)
     return model, label
+
+
+MODEL_SPEC_HELP = "ckpt:NAME|PATH (or a bare NAME|PATH) | baseline:average|dis | peer:NAME:WEIGHTS"
+
+
+def model_args_from_spec(spec: str, **runtime: Any) -> argparse.Namespace:
+    """The model flags of :func:`add_model_args` from one string, for tools that compare several models
+    in one run (``--model LABEL=SPEC``): ``ckpt:NAME|PATH`` or a bare ``NAME|PATH`` -> ``--ckpt``,
+    ``baseline:NAME`` -> ``--baseline``, ``peer:NAME:WEIGHTS`` -> ``--peer NAME --weights WEIGHTS``;
+    ``runtime`` (``device``, ``dtype``, ``compile``, ``ssm_backend``, ``ckpt_dir``) is copied in.
+    Load it with :func:`load_model_from_args`; an unknown baseline or peer raises :class:`CliError`."""
+    from vfi_lib.model.baselines import BASELINES
+    from vfi_lib.model.peers import PEERS
+
+    ns = argparse.Namespace(ckpt=None, baseline=None, peer=None, weights=None, **runtime)
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "baseline":
+        if rest not in BASELINES:
+            raise CliError(f"model {spec!r}: baseline:NAME with NAME one of {', '.join(BASELINES)}")
+        ns.baseline = rest
+    elif sep and kind == "peer":
+        name, sep, weights = rest.partition(":")
+        if name not in PEERS or not weights:
+            raise CliError(f"model {spec!r}: peer:NAME:WEIGHTS with NAME one of {', '.join(PEERS)} "
+                           "and WEIGHTS its flownet.pkl (scripts/fetch_peers.sh)")
+        ns.peer, ns.weights = name, weights
+    else:
+        ns.ckpt = rest if sep and kind == "ckpt" else spec
+    if not (ns.ckpt or ns.baseline or ns.peer):
+        raise CliError(f"model {spec!r}: name a model, {MODEL_SPEC_HELP}")
+    return ns
 
 
 def model_settings(args: argparse.Namespace) -> dict[str, Any]:

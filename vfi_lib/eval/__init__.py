@@ -1,5 +1,8 @@
-"""vfi_lib.eval: metrics with the peers' definitions, benchmark protocols and runner, baselines,
-TimeTest and the checkpoint registry. ``python -m vfi_lib.eval --help`` runs a benchmark."""
+"""vfi_lib.eval: metrics with the peers' definitions (:mod:`.metrics`), benchmark protocols
+(:mod:`.protocols`), the benchmark runner (:mod:`.benchmarks`) and its CLI (``python -m
+vfi_lib.eval --help``), and the thesis plan's SOTA reference and per-phase target tables
+(:mod:`.sota`). Baselines and the model registry live in :mod:`vfi_lib.model`, checkpoint names in
+:mod:`vfi_lib.checkpoint`, TimeTest in :mod:`vfi_lib.speed.timetest`."""
 
 from vfi_lib.eval.metrics import interpolation_error, psnr, ssim_matlab
 

@@ -1,13 +1,13 @@
 """Run the numbered notebooks headlessly with papermill.
 
-    python -m vfi_lib.notebooks run [--smoke|--full] [--only 10 11] [-p key value ...]
+    python -m vfi_lib.notebooks run [--smoke|--full] [--only 10 11] [-p key value ...] [--run_id ID] [--stop_on_error]
     python -m vfi_lib.notebooks list
 
-Notebooks ``notebooks/NN_name.ipynb`` run in order, each into ``papermill_runs/<run-id>/`` with
+Notebooks ``notebooks/NN_name.ipynb`` run in order, each into ``papermill_runs/<run_id>/`` with
 the ``smoke`` parameter set (plus any ``-p`` overrides a notebook declares in its ``parameters``
 cell; parameters a notebook does not declare are not injected into it, and a ``-p`` name that no
 selected notebook declares is an error listing the declared names). The kernels get
-``VFI_RUN_ID=<run-id>`` (result files carry it) and, in smoke mode, ``VFI_SMOKE=1`` (outputs go
+``VFI_RUN_ID=<run_id>`` (result files carry it) and, in smoke mode, ``VFI_SMOKE=1`` (outputs go
 under ``outputs/smoke/``, so a smoke run never overwrites a full run's figures). A summary table
 (notebook, status, seconds) is printed and saved as ``summary.json``; the exit status is non-zero
 when a notebook fails, naming the notebook and the failing cell.
@@ -206,8 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers/prefixes")
     r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="papermill parameter (Python literal or string); only passed to notebooks declaring it")
-    r.add_argument("--run-id", help="folder name under papermill_runs/ (default: timestamp)")
-    r.add_argument("--stop-on-error", action="store_true")
+    r.add_argument("--run_id", help="folder name under papermill_runs/ (default: timestamp)")
+    r.add_argument("--stop_on_error", action="store_true", help="stop at the first failing notebook")
+    # deprecated dashed spellings, hidden from --help
+    r.add_argument("--run-id", dest="run_id", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    r.add_argument("--stop-on-error", dest="stop_on_error", action="store_true", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
     r.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     sub.add_parser("list", help="list the notebooks and their parameters")
     args = ap.parse_args(argv)

@@ -6,10 +6,12 @@ Times are medians in ms (:func:`vfi_lib.speed.timer.time_fn`: synchronised wall 
 pass and for forward + backward (gradients of x, dt, A, B, C, D), at VFI-like shapes: b=8,
 l in {1024, 4096, 16384} (a 64x64 feature map is 4096 tokens, two interleaved frames 8192),
 h=8 heads, p=32, n in {64, 128}, fp32 and bf16. The table's last column is
-compiled / triton. ``--torch-chunk-sizes 64 128 256`` times our torch scan (eager and compiled) at
+compiled / triton. ``--torch_chunk_sizes 64 128 256`` times our torch scan (eager and compiled) at
 each chunk length and keeps the fastest (the chunk length changes only rounding, not the result;
-the triton column always uses ``--chunk-size``); the JSON keeps every chunk's time. On CPU a small subset runs (so ``make bench`` works anywhere). Results are
-written to JSON after every row, so an interrupted run keeps what it measured.
+the triton column always uses ``--chunk_size``); the JSON keeps every chunk's time (the dashed
+spellings ``--chunk-size``, ``--torch-chunk-sizes`` are deprecated aliases). On CPU a small subset
+runs (so ``make bench`` works anywhere). Results are written to JSON after every row, so an
+interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -191,9 +193,8 @@ def _write_json(result: dict, path: Path) -> None:
     tmp.replace(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from vfi_lib.cli import add_runtime_args, main_wrapper, resolve_device
-    from vfi_lib.paths import result_path
+def build_parser() -> argparse.ArgumentParser:
+    from vfi_lib.cli import add_runtime_args
 
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.speed.ssd", description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, default=None,
@@ -205,11 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", nargs="+", choices=["fwd", "fwd+bwd"])
     ap.add_argument("--impls", nargs="+", choices=list(IMPLS), help="implementations to time (all backends by default)")
     ap.add_argument("--batch", type=int, help="batch size (default 8 on GPU, 2 on CPU)")
-    ap.add_argument("--chunk-size", type=int, default=256, help="SSD chunk (CPU runs cap it at 64)")
-    ap.add_argument("--torch-chunk-sizes", type=int, nargs="+",
+    ap.add_argument("--chunk_size", type=int, default=256, help="SSD chunk (CPU runs cap it at 64)")
+    ap.add_argument("--torch_chunk_sizes", type=int, nargs="+",
                     help="chunk lengths tried for the torch scan (eager, compiled); the fastest is reported")
+    # deprecated dashed spellings, hidden from --help
+    ap.add_argument("--chunk-size", type=int, dest="chunk_size", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    ap.add_argument("--torch-chunk-sizes", type=int, nargs="+", dest="torch_chunk_sizes", default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS)
     ap.add_argument("--tf32", action="store_true",
                     help="allow TF32 float32 matmuls (mamba_ssm's Triton kernels use TF32 dots in float32)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vfi_lib.cli import main_wrapper, resolve_device
+    from vfi_lib.paths import result_path
+
+    ap = build_parser()
 
     def run(argv_):
         args = ap.parse_args(argv_)

@@ -7,6 +7,8 @@ Measures, on the current device:
     (median, p90) and peak memory at 1080p and 4K, fp32 and bf16, with the 4K/1080p latency ratio
     (4K has 4x the pixels: a ratio near 4 means linear scaling).
 Prints a table and writes ``outputs/benchmarks/stack_<device>__<run id>.json`` (CPU: smaller sizes).
+``--phase 1 2`` picks the models, ``--ssm_backend`` the SSD backend of the eager rows (``--help``);
+``--phases`` is a deprecated spelling of ``--phase``.
 Times come from :func:`vfi_lib.speed.timer.time_fn`, memory in GiB from
 :func:`vfi_lib.speed.timer.peak_memory_gib`.
 """
@@ -37,7 +39,7 @@ def _peak(device: torch.device) -> float | None:
 
 
 def bench_ssd(device: torch.device, quick: bool) -> list[dict[str, Any]]:
-    """SSD backends at one VFI-like shape via :mod:`vfi_lib.ssm.bench` (its CLI runs the full grid)."""
+    """SSD backends at one VFI-like shape via :mod:`vfi_lib.speed.ssd` (``python -m vfi_lib.speed.ssd`` runs the full grid)."""
     from vfi_lib.speed.ssd import run_benchmarks
 
     res = run_benchmarks(device, quick=True, lengths=[4096] if device.type == "cuda" else [256], dstates=[64],
@@ -51,14 +53,15 @@ def bench_ssd(device: torch.device, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_lgs(device: torch.device, quick: bool) -> list[dict[str, Any]]:
+def bench_lgs(device: torch.device, quick: bool, ssm_backend: str = "auto") -> list[dict[str, Any]]:
+    """One LGS stage per ablation mode (forward + backward), its Mamba2 on ``ssm_backend``."""
     from vfi_lib.modules.lgs_block import LGSStage
 
     rows = []
     size = 64 if not quick else 16
     bsz = 4 if not quick else 1
     for mode, sw in ABLATIONS.items():
-        cfg = preset("phase1", ssm_backend="torch" if device.type == "cpu" else "auto", **sw)
+        cfg = preset("phase1", ssm_backend=ssm_backend, **sw)
         dim, heads = cfg.model.stage_dims[0], cfg.model.num_heads[0]
         stage = LGSStage(dim, cfg.model.depths[0], heads, cfg.model).to(device)
         f0 = torch.randn(bsz, dim, size, size, device=device, requires_grad=True)
@@ -80,27 +83,31 @@ def _emit(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
     print("  " + json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 
-def _compiled(model: torch.nn.Module, how: str) -> torch.nn.Module:
-    """``how``: "eager" (the model as built: SSM backend "auto", Triton on CUDA), "compile" (inductor),
-    "cudagraphs" (inductor + CUDA graphs, torch.compile mode "reduce-overhead": one graph replay per
-    call for a fixed input size). Compiled variants run our torch SSD, so the model is one graph."""
+def _compiled(model: torch.nn.Module, how: str, ssm_backend: str = "auto") -> torch.nn.Module:
+    """``how``: "eager" (the model as built, its SSD on ``ssm_backend``: "auto" is Triton on CUDA),
+    "eager_torch" (eager with our torch SSD), "compile" (inductor), "cudagraphs" (inductor + CUDA graphs,
+    torch.compile mode "reduce-overhead": one graph replay per call for a fixed input size). Compiled
+    variants always run our torch SSD, so the model is one graph; "eager_torch" is their eager reference."""
     from vfi_lib.model.compile import compile_model
     from vfi_lib.ssm.mamba2 import set_ssm_backend
 
-    set_ssm_backend(model, "auto" if how == "eager" else "torch")
+    set_ssm_backend(model, ssm_backend if how == "eager" else "torch")
     if how in ("eager", "eager_torch"):  # eager_torch: eager with our torch SSD (the compiled variants' scan)
         return model
     return compile_model(model, "default" if how == "compile" else how)
 
 
 def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
-                 phases: tuple[int, ...] = (1, 2), dtypes: tuple[str, ...] = ("fp32", "bf16")) -> list[dict[str, Any]]:
+                 phases: tuple[int, ...] = (1, 2), dtypes: tuple[str, ...] = ("fp32", "bf16"),
+                 ssm_backend: str = "auto") -> list[dict[str, Any]]:
     """Training step (256x256) and inference (1080p, 4K) of the full models, fp32 and bf16.
 
     ``compile_model``: also time the training step under torch.compile (bf16) and 1080p bf16
     inference compiled and compiled with CUDA graphs, plus the eager step with our torch SSD
     ("eager_torch", the compiled variants' scan); "compile_s" is the first call (compilation).
-    ``dtypes``: the precisions of the eager rows (CPU: fp32 only).
+    ``dtypes``: the precisions of the eager rows (CPU: fp32 only). ``ssm_backend``: the SSD backend of
+    the eager rows ("auto": Triton on CUDA when importable, else torch); the "eager_torch" and compiled
+    rows always run our torch SSD.
     """
     from vfi_lib.model import build_model
 
@@ -109,7 +116,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
     train_hw = 256 if not quick else 64
     infer_sizes = {"1080p": (1080, 1920), "4k": (2160, 3840)} if not quick else {"270p": (270, 480), "540p": (540, 960)}
     for phase in phases:
-        cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
+        cfg = preset(f"phase{phase}", ssm_backend=ssm_backend, tiny=quick)
         model = build_model(cfg).to(device)
         params = count_parameters(model)
         # --- training step at 256x256 ---
@@ -122,7 +129,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             d = "bf16" if cuda else "fp32"
             variants += [(d, "eager_torch"), (d, "compile")]
         for dtype, how in variants:
-            net = _compiled(model, how)
+            net = _compiled(model, how, ssm_backend)
 
             def train_step():
                 with autocast(device, dtype):
@@ -156,7 +163,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             x0 = torch.rand(1, 3, h, w, device=device)
             x1 = torch.rand(1, 3, h, w, device=device)
             scale = 1.0 if phase == 1 else (0.5 if h <= 1100 else 0.25)
-            net = _compiled(model, how)
+            net = _compiled(model, how, ssm_backend)
 
             def infer():
                 with torch.inference_mode(), autocast(device, dtype):
@@ -192,9 +199,10 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
 
 
 def profile_models(device: torch.device, quick: bool, row_limit: int = 15, compile_model: bool = False,
-                   phases: tuple[int, ...] = (1, 2)) -> str:
+                   phases: tuple[int, ...] = (1, 2), ssm_backend: str = "auto") -> str:
     """torch.profiler summary (top kernels by device time) of a Phase-1/2 training step at 256x256
-    (bf16 on CUDA; ``compile_model``: of the torch.compile'd model, after its compilation)."""
+    (bf16 on CUDA; ``compile_model``: of the torch.compile'd model, after its compilation, with our
+    torch SSD; else eager with its SSD on ``ssm_backend``)."""
     from torch.profiler import ProfilerActivity, profile
 
     from vfi_lib.model import build_model
@@ -204,9 +212,9 @@ def profile_models(device: torch.device, quick: bool, row_limit: int = 15, compi
     hw, bsz = (256, 8) if not quick else (64, 2)
     parts = []
     for phase in phases:
-        cfg = preset(f"phase{phase}", ssm_backend="torch" if device.type == "cpu" else "auto", tiny=quick)
+        cfg = preset(f"phase{phase}", ssm_backend=ssm_backend, tiny=quick)
         model = build_model(cfg).to(device)
-        net = _compiled(model, "compile" if compile_model else "eager")
+        net = _compiled(model, "compile" if compile_model else "eager", ssm_backend)
         x0, x1, gt = (torch.rand(bsz, 3, hw, hw, device=device) for _ in range(3))
 
         def step():
@@ -247,23 +255,46 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from vfi_lib.cli import add_runtime_args, main_wrapper, resolve_device
-    from vfi_lib.paths import result_path
+SSM_BACKEND_HELP = (
+    "SSD backend of the eager rows (the LGS stages, the 'phaseN' train/inference rows, the eager profile): "
+    "auto (default: triton on CUDA when importable, else torch) | torch | triton. The '+eager_torch' and "
+    "compiled ('+compile', '+cudagraphs') rows always run our torch SSD (one graph for the compiler; "
+    "eager_torch is their eager reference); the 'ssd' bench times every backend itself")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vfi_lib.cli import add_runtime_args
 
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.speed", description=__doc__.split("\n\n")[0])
-    add_runtime_args(ap, multi_dtype=True, ssm_backend=False)
+    add_runtime_args(ap, multi_dtype=True, helps={
+        "--compile": "any mode but off: also time the compiled variants (training step; first inference size, "
+                     "on CUDA also with CUDA graphs) and the eager step with our torch SSD (eager_torch), "
+                     "and profile the compiled step",
+        "--ssm_backend": SSM_BACKEND_HELP})
     ap.add_argument("--quick", action="store_true", help="small sizes (default on CPU)")
     ap.add_argument("--only", nargs="*", choices=["ssd", "lgs", "models"], default=["ssd", "lgs", "models"],
                     help="benchmarks to run (none: only --profile)")
     ap.add_argument("--profile", type=Path, default=None, help="also write a torch.profiler summary here")
-    ap.add_argument("--phases", type=int, nargs="+", choices=[1, 2], default=[1, 2], help="model phases to time")
+    ap.add_argument("--phase", type=int, nargs="+", choices=[1, 2], default=[1, 2],
+                    help="model phases to time and profile (default 1 2)")
+    ap.add_argument("--phases", type=int, nargs="+", choices=[1, 2], dest="phase", default=argparse.SUPPRESS,
+                    help=argparse.SUPPRESS)  # deprecated spelling of --phase
     ap.add_argument("--json", type=Path, default=None,
                     help="output JSON (default outputs/benchmarks/stack_<device>__<run id>.json)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vfi_lib.cli import main_wrapper, resolve_device
+    from vfi_lib.paths import result_path
+    from vfi_lib.ssm.backends import resolve_backend
+
+    ap = build_parser()
 
     def run(argv_):
         args = ap.parse_args(argv_)
         device = resolve_device(args.device)
+        resolve_backend(args.ssm_backend, device)  # e.g. triton without CUDA: one error line before any bench
         quick = args.quick or device.type == "cpu"
         compiled = args.compile != "off"  # --compile: also time the compiled (and, on CUDA, CUDA-graph) variants
         if device.type == "cuda":
@@ -271,22 +302,24 @@ def main(argv: list[str] | None = None) -> int:
             torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True
         rows: list[dict[str, Any]] = []
-        benches = {"ssd": bench_ssd, "lgs": bench_lgs,
-                   "models": lambda d, q: bench_models(d, q, compile_model=compiled, phases=tuple(args.phases),
-                                                     dtypes=tuple(args.dtype))}
+        backend = args.ssm_backend
+        benches = {"ssd": bench_ssd, "lgs": lambda d, q: bench_lgs(d, q, ssm_backend=backend),
+                   "models": lambda d, q: bench_models(d, q, compile_model=compiled, phases=tuple(args.phase),
+                                                     dtypes=tuple(args.dtype), ssm_backend=backend)}
         for name in args.only:
             print(f"== {name}", flush=True)
             new = benches[name](device, quick)
             print(format_rows(new), flush=True)
             rows += new
         meta = {"device": device_name(device), "torch": torch.__version__, "quick": quick,
-                "tf32": device.type == "cuda", "memory_unit": "GiB"}
+                "tf32": device.type == "cuda", "memory_unit": "GiB", "ssm_backend": backend}
         path = args.json or result_path("benchmarks", f"stack_{device.type}", "json")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
         if args.profile:
             args.profile.parent.mkdir(parents=True, exist_ok=True)
-            args.profile.write_text(profile_models(device, quick, compile_model=compiled, phases=tuple(args.phases)))
+            args.profile.write_text(profile_models(device, quick, compile_model=compiled, phases=tuple(args.phase),
+                                                    ssm_backend=backend))
             print(f"wrote profiler summary {args.profile}")
         print("\n" + format_rows(rows))
         print(f"\nwrote {path}")

@@ -61,6 +61,31 @@ def pad_bottom_right(x: torch.Tensor, multiple: int, mode: str = "constant") -> 
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
+def padded_pair(img0: torch.Tensor, img1: torch.Tensor, min_multiple: int, pad_to: int | None, scale: float,
+                who: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The peers' ``flows`` input step: :func:`check_pair`, then both frames zero-padded right/bottom to
+    ``pad_to`` (default ``min_multiple``, what the architecture needs at ``scale``; a ``pad_to`` that is
+    not a multiple of it raises ValueError)."""
+    check_pair(img0, img1, who)
+    m = min_multiple if pad_to is None else int(pad_to)
+    if m % min_multiple:
+        raise ValueError(f"{who}.flows: pad_to={m} must be a multiple of {min_multiple} at scale {scale}")
+    return pad_bottom_right(img0, m), pad_bottom_right(img1, m)
+
+
+AUX_KEYS = ("flow_t0", "flow_t1", "mask", "mask_logit", "warped0", "warped1")
+
+
+def blend_frame(out: dict, return_aux: bool):
+    """The peers' ``forward`` output from a ``flows`` dict: the frame ``mask * warped0 + (1 - mask) *
+    warped1`` clamped to [0, 1], with the :data:`AUX_KEYS` entries when ``return_aux``."""
+    mask = out["mask"]
+    frame = (mask * out["warped0"] + (1 - mask) * out["warped1"]).clamp(0, 1)
+    if not return_aux:
+        return frame
+    return frame, {k: out[k] for k in AUX_KEYS}
+
+
 def resize_by(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Bilinear resize of (B, C, h, w) by ``factor`` (output floor(h * factor)), the coordinate map
     using ``factor`` itself (``recompute_scale_factor=False``), as RIFE's IFBlocks; identity at 1."""

@@ -45,10 +45,10 @@ import torch.nn as nn
 
 from vfi_lib.model.peers._common import (
     KeyMap,
-    check_pair,
+    blend_frame,
     check_scale,
     multiple_for,
-    pad_bottom_right,
+    padded_pair,
     resize_by,
     rife_warp as warp,
     swap_pair,
@@ -187,13 +187,8 @@ class RIFEHDv3(nn.Module):
         (list of the (B, 4, H, W) flows (F_t0 | F_t1) after each block).
         """
         scale = check_scale(scale, self.name)
-        check_pair(img0, img1, self.name)
+        x0, x1 = padded_pair(img0, img1, self.min_multiple(scale), pad_to, scale, self.name)
         b, _, H, W = img0.shape
-        m = self.min_multiple(scale) if pad_to is None else int(pad_to)
-        if m % self.min_multiple(scale):
-            raise ValueError(f"{self.name}.flows: pad_to={m} must be a multiple of {self.min_multiple(scale)} "
-                             f"at scale {scale}")
-        x0, x1 = pad_bottom_right(img0, m), pad_bottom_right(img1, m)
         acc = torch.promote_types(x0.dtype, torch.float32)  # flows and logit accumulate in >= float32
         flow = x0.new_zeros(b, 4, *x0.shape[-2:], dtype=acc)
         logit = x0.new_zeros(b, 1, *x0.shape[-2:], dtype=acc)
@@ -216,11 +211,7 @@ class RIFEHDv3(nn.Module):
     def forward(self, img0, img1, t=0.5, return_aux=False, scale=1.0):
         _require_midpoint(t, self.name)
         out = self.flows(img0, img1, scale, pad_to=self.pad_multiple_for(scale))
-        mask = out["mask"]
-        frame = (mask * out["warped0"] + (1 - mask) * out["warped1"]).clamp(0, 1)
-        if not return_aux:
-            return frame
-        return frame, {k: out[k] for k in ("flow_t0", "flow_t1", "mask", "mask_logit", "warped0", "warped1")}
+        return blend_frame(out, return_aux)
 
 
 def _require_midpoint(t, who: str) -> None:

@@ -47,10 +47,10 @@ import torch.nn as nn
 
 from vfi_lib.model.peers._common import (
     KeyMap,
-    check_pair,
+    blend_frame,
     check_scale,
     multiple_for,
-    pad_bottom_right,
+    padded_pair,
     resize_by,
     rife_warp as warp,
     time_tensor,
@@ -186,13 +186,8 @@ class RIFEv4(nn.Module):
         (F_t0 | F_t1) after each block (for multi-scale supervision).
         """
         scale = check_scale(scale, self.name)
-        check_pair(img0, img1, self.name)
+        x0, x1 = padded_pair(img0, img1, self.min_multiple(scale), pad_to, scale, self.name)
         b, _, H, W = img0.shape
-        m = self.min_multiple(scale) if pad_to is None else int(pad_to)
-        if m % self.min_multiple(scale):
-            raise ValueError(f"{self.name}.flows: pad_to={m} must be a multiple of {self.min_multiple(scale)} "
-                             f"at scale {scale}")
-        x0, x1 = pad_bottom_right(img0, m), pad_bottom_right(img1, m)
         tt = time_tensor(t, b, x0).view(b, 1, 1, 1).expand(b, 1, *x0.shape[-2:])  # (B, 1, Hp, Wp)
         f0, f1 = self.encoder(x0), self.encoder(x1)  # (B, 4, Hp, Wp)
         w0, w1 = x0, x1
@@ -216,8 +211,4 @@ class RIFEv4(nn.Module):
 
     def forward(self, img0, img1, t=0.5, return_aux=False, scale=1.0):
         out = self.flows(img0, img1, t, scale, pad_to=self.pad_multiple_for(scale))
-        mask = out["mask"]
-        frame = (mask * out["warped0"] + (1 - mask) * out["warped1"]).clamp(0, 1)
-        if not return_aux:
-            return frame
-        return frame, {k: out[k] for k in ("flow_t0", "flow_t1", "mask", "mask_logit", "warped0", "warped1")}
+        return blend_frame(out, return_aux)
