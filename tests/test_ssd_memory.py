@@ -11,17 +11,11 @@ from vfi_lib.ssm import ssd as ssd_mod
 from vfi_lib.ssm.mamba2 import RMSNormGated
 from vfi_lib.ssm.ssd import ssd_chunked, ssd_naive
 
+from test_ssd import _inputs as ssd_inputs  # tests/ is on sys.path (no __init__.py)
+
 
 def _inputs(b=2, l=150, h=4, p=8, g=2, n=16, dtype=torch.float64, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(b, l, h, p, generator=gen, dtype=dtype)
-    dt = (torch.rand(b, l, h, generator=gen, dtype=dtype) * 0.2 + 0.01)
-    A = -torch.rand(h, generator=gen, dtype=dtype) * 4 - 0.5
-    B = torch.randn(b, l, g, n, generator=gen, dtype=dtype)
-    C = torch.randn(b, l, g, n, generator=gen, dtype=dtype)
-    D = torch.randn(h, generator=gen, dtype=dtype)
-    s0 = torch.randn(b, h, p, n, generator=gen, dtype=dtype)
-    return x, dt, A, B, C, D, s0
+    return ssd_inputs(b, l, h, p, g, n, dtype=dtype, seed=seed)  # x, dt, A, B, C, D, s0 as in test_ssd
 
 
 @pytest.mark.parametrize("l", [150, 128, 1])  # not a chunk multiple, a multiple, a single token
