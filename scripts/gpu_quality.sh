@@ -6,7 +6,7 @@
 #   B "rife-flow": Phase 2 with Practical-RIFE 4.2x's released IFNet as its flow (--init_flow_from), our
 #                  LGS backbone + refinement trained on real footage (Big Buck Bunny frames 0-101)
 #
-# Data (not in git; .devdata/ is ignored, carried to the device):
+# Data (not in git; .devdata/ is ignored, carried to the device): `bash scripts/prepare_devdata.sh` lays it out:
 #   .devdata/bbb/          all 132 BBB frames (scripts/extract_sample.py --all-frames .devdata/bbb --size 640x360
 #                          --format jpg --video bigbuckbunny.mp4); the hold-out is frames 102-131
 #   .devdata/train/        BBB frames 0-101 (training footage of run B)
