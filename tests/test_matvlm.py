@@ -14,7 +14,7 @@ from vfi_lib.modules.init_matvlm import (
     mamba2_projections,
 )
 from vfi_lib.modules.lgs_block import LGSBlock
-from vfi_lib.ssm.mamba2 import Mamba2
+from vfi_lib.ssm.mamba2 import Mamba2, RMSNormGated
 from vfi_lib.ssm.ssd import ssd_naive
 
 
@@ -59,7 +59,7 @@ def test_copy_rules(d_state, ngroups, src_rows, k, zeroed):
     w_q, w_k, w_v = attn.qkv.weight[0:16], attn.qkv.weight[16:32], attn.qkv.weight[32:48]
     rows = len(src_rows[0])
     assert report == {"heads_per_group": k, "rows_BC": rows, "x_channels": 16, "out_zeroed_cols": 16,
-                      "B_zeroed_rows": zeroed, "biases": False}
+                      "B_zeroed_rows": zeroed, "biases": False, "decay_off": False}
     assert m.in_proj.bias is None and m.out_proj.bias is None  # attention biases dropped
     for gi in range(g):
         b0, c0 = 2 * d_inner + gi * n, 2 * d_inner + g * n + gi * n
@@ -100,7 +100,7 @@ def test_copy_rules_biases_and_wider_attention():
     m = Mamba2(16, d_state=16, headdim=8, expand=1, backend="torch")  # d_inner 16 < dim 32, 4 heads of 8
     report = init_mamba2_from_attention(m, w_q, w_k, w_v, w_o, num_heads=4)
     assert report == {"heads_per_group": 2, "rows_BC": 16, "x_channels": 16, "out_zeroed_cols": 0,
-                      "B_zeroed_rows": 0, "biases": False}
+                      "B_zeroed_rows": 0, "biases": False, "decay_off": False}
     w_in = m.in_proj.weight
     assert torch.equal(w_in[16:32], w_v[:16]) and torch.equal(m.out_proj.weight, w_o[:, :16])
     assert torch.equal(w_in[32:48], w_k[:16]) and torch.equal(w_in[48:64], w_q[:16])
@@ -247,7 +247,7 @@ def _teacher_and_data(seed):
     return attn, u, y
 
 
-def _train_students(seed, duality_regime):
+def _train_students(seed, duality_regime, decay_off=False):
     """Relative MSE (loss / mean y^2) at the start and after STEPS Adam steps of two Mamba2 students
     with the same default init and data, one of them then MaTVLM-initialised: {name: (start, end)}.
     Per-head layout (ngroups = heads, d_state = hd) so that the projections' duality is exact."""
@@ -270,7 +270,7 @@ def _train_students(seed, duality_regime):
                 m.in_proj.bias.zero_()
                 m.in_proj.bias[: m.d_inner] = 1.2784645
         if name == "matvlm":
-            init_mamba2_from_window_attention(m, attn)
+            init_mamba2_from_window_attention(m, attn, decay_off=decay_off)
         opt = torch.optim.Adam(m.parameters(), lr=1e-2)
         losses = []
         for i in range(STEPS + 1):
@@ -309,3 +309,37 @@ def test_matvlm_student_learns_faster_stock_mamba2(one_thread):
     r = _train_students(0, duality_regime=False)
     (r0, r1), (m0, m1) = r["random"], r["matvlm"]
     assert m0 < 0.9 * r0 and m1 < 0.5 * r1, r
+
+
+def test_decay_off_puts_the_ssd_where_the_duality_holds():
+    """decay_off: conv = current token, dt = 1 for every token, A = -1e-4, D = 0, so the stock layer is
+    out_proj(RMSNorm(linear attention (decay ~1) on SiLU of the copied projections, gated by z))."""
+    from vfi_lib.modules.init_matvlm import DECAY_OFF_A
+
+    torch.manual_seed(0)
+    m = Mamba2(16, d_state=8, ngroups=2, expand=1, headdim=4, backend="torch").double()
+    rep = init_mamba2_from_window_attention(m, _trained_attention(dtype=torch.float64), decay_off=True)
+    assert rep["decay_off"] is True
+    w = m.conv1d.weight
+    assert torch.equal(w[:, 0, -1], torch.ones_like(w[:, 0, -1])) and not w[:, 0, :-1].any() and not m.conv1d.bias.any()
+    assert not m.in_proj.weight[-m.nheads:].any() and not m.D.any()
+    torch.testing.assert_close(torch.nn.functional.softplus(m.dt_bias), torch.ones_like(m.dt_bias))
+    torch.testing.assert_close(-torch.exp(m.A_log), torch.full_like(m.A_log, -DECAY_OFF_A))
+    u = torch.randn(2, 24, 16, dtype=torch.float64)
+    x, B, C = mamba2_projections(m, u)
+    silu = torch.nn.functional.silu
+    z = m.in_proj(u)[..., : m.d_inner]
+    y = ssd_naive(silu(x), torch.ones(x.shape[:3], dtype=x.dtype), -torch.exp(m.A_log), silu(B), silu(C))
+    ref = m.out_proj(m.norm(y.flatten(-2), z))
+    torch.testing.assert_close(m(u), ref, rtol=1e-9, atol=1e-10)
+
+
+def test_matvlm_with_decay_off_learns_faster_than_random_stock_mamba2(one_thread):
+    """Stock Mamba2 (its z gate and RMSNorm kept): MaTVLM + decay_off ends 10-20% below a random init
+    after 50 steps (measured, seeds 0-2: 0.31 / 0.29 / 0.25 vs 0.37 / 0.35 / 0.31), where the mapping
+    alone does not (the xfail above)."""
+    ratios = []
+    for seed in range(3):
+        r = _train_students(seed, duality_regime=False, decay_off=True)
+        ratios.append(r["matvlm"][1] / r["random"][1])
+    assert max(ratios) < 0.95 and sum(ratios) / 3 < 0.9, ratios

@@ -227,6 +227,8 @@ def test_matvlm_init_from_attention_checkpoint(tmp_path, capsys):
             assert torch.equal(w_in[2 * di : 2 * di + 12], qkv[24:36])  # B <- K (head 0)
             assert torch.equal(w_in[2 * di + 16 : 2 * di + 28], qkv[0:12])  # C <- Q (head 0)
             assert torch.equal(m.out_proj.weight[:, :24], src[f"{name}.attn.proj.weight"])  # out <- O
+            assert not m.D.any() and not m.conv1d.weight[:, 0, :-1].any()  # decay_off (the trainer's default)
+            torch.testing.assert_close(torch.nn.functional.softplus(m.dt_bias), torch.ones_like(m.dt_bias))
     tr.save()
     tr.close()
     again = Trainer(cfg.override(init_from=""))  # resumes latest.pt: no init_from needed
