@@ -11,7 +11,7 @@ mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail 
   echo "== peak memory, eager, torch SSD, Phase 2 bf16"
   mem --phase 2 --resolution 1080p --dtype bf16
   mem --phase 2 --resolution 4k --dtype bf16
-  mem --phase 2 --resolution 1080p --dtype bf16 --ssd-slice-mib 1000000   # unsliced SSD (the old behaviour)
+  mem --phase 2 --resolution 1080p --dtype bf16 --ssd_slice_mib 1000000   # unsliced SSD (the old behaviour)
   mem --phase 1 --resolution 4k --dtype bf16
 } > "$OUT/memory.log" 2>&1
 cat "$OUT/memory.log"

@@ -2,7 +2,7 @@
 
     python scripts/mem_check.py --device cuda --phase 2 --resolution 4k --dtype bf16
     python scripts/mem_check.py --device cuda --phase 2 --resolution 1080p --dtype bf16
-    python scripts/mem_check.py --device cpu --phase 2 --resolution 270x480 --dtype fp32   # CPU, small
+    python scripts/mem_check.py --device cpu --phase 2 --resolution 480x270 --dtype fp32   # CPU, small
 
 Builds ``preset(f"phase{N}", ssm_backend="torch")`` (random weights), runs ``model(img0, img1, 0.5,
 scale=s)`` once under ``torch.inference_mode`` (and bf16 autocast with ``--dtype bf16``), with the
@@ -15,7 +15,7 @@ Phase 1), and prints:
   weights and inputs excluded; kernel workspaces and allocator caching are not seen, so this is a
   lower bound of what the CUDA allocator reports). Deterministic: bytes, not timings.
 
-``--ssd-slice-mib`` overrides ``vfi_lib.ssm.ssd.SSD_SLICE_BYTES`` (the SSD's per-intermediate budget).
+``--ssd_slice_mib`` overrides ``vfi_lib.ssm.ssd.SSD_SLICE_BYTES`` (the SSD's per-intermediate budget).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from torch.utils._pytree import tree_leaves
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-RESOLUTIONS = {"1080p": (1080, 1920), "4k": (2160, 3840)}
-GIB = 2**30
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -104,39 +102,36 @@ class LiveTensorBytes(TorchDispatchMode):
         return out
 
 
-def parse_resolution(text: str) -> tuple[int, int]:
-    if text.lower() in RESOLUTIONS:
-        return RESOLUTIONS[text.lower()]
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SystemExit(f"--resolution must be 1080p, 4k or HxW (e.g. 270x480), got {text!r}") from None
-    return h, w
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda[:N]")
     ap.add_argument("--phase", type=int, default=2, choices=(1, 2, 3))
-    ap.add_argument("--resolution", default="1080p", help="1080p | 4k | HxW")
+    ap.add_argument("--resolution", default="1080p", help="1080p | 2k | 4k | 720p | 480p | WxH (as timetest)")
     ap.add_argument("--dtype", default="bf16", choices=("bf16", "fp32"))
     ap.add_argument("--scale", type=float, default=None, help="flow scale (default: 0.5 up to 1100 rows, else 0.25)")
     ap.add_argument("--tiny", action="store_true", help="the tiny test model (smoke runs)")
     ap.add_argument("--mhc", action="store_true", help="use_mhc=True")
     ap.add_argument("--track", action=argparse.BooleanOptionalAction, default=None,
                     help="count live tensor bytes with a dispatch mode (default: on for CPU, off for CUDA)")
-    ap.add_argument("--ssd-slice-mib", type=float, default=None, help="override ssd.SSD_SLICE_BYTES (MiB)")
+    ap.add_argument("--ssd_slice_mib", type=float, default=None, help="override ssd.SSD_SLICE_BYTES (MiB)")
     args = ap.parse_args(argv)
 
+    from vfi_lib.cli import resolve_device
     from vfi_lib.config import preset
     from vfi_lib.model import build_model
+    from vfi_lib.speed.stack import default_flow_scale
+    from vfi_lib.speed.timer import GIB, peak_memory_gib
+    from vfi_lib.speed.timetest import parse_resolution
     from vfi_lib.ssm import ssd as ssd_mod
 
     if args.ssd_slice_mib is not None:
         ssd_mod.SSD_SLICE_BYTES = int(args.ssd_slice_mib * 2**20)
-    dev = torch.device(args.device)
-    h, w = parse_resolution(args.resolution)
-    scale = args.scale if args.scale is not None else (1.0 if args.phase == 1 else (0.5 if h <= 1100 else 0.25))
+    dev = resolve_device(args.device)
+    try:
+        w, h = parse_resolution(args.resolution)
+    except ValueError as e:
+        raise SystemExit(f"mem_check: {e}") from None
+    scale = args.scale if args.scale is not None else default_flow_scale(args.phase, h)
     track = (dev.type == "cpu") if args.track is None else args.track
     torch.manual_seed(0)
     model = build_model(preset(f"phase{args.phase}", tiny=args.tiny, ssm_backend="torch", use_mhc=args.mhc))
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
           f"output {tuple(out.shape)}")
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-        peak = torch.cuda.max_memory_allocated(dev)
+        peak = peak_memory_gib(dev) * GIB
         print(f"peak GPU memory (max_memory_allocated): {peak / GIB:.2f} GiB ({peak / 1e9:.2f} GB), "
               f"of which weights+inputs {base / GIB:.2f} GiB")
     if tracker is not None:

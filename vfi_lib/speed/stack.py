@@ -83,6 +83,12 @@ def _emit(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
     print("  " + json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
 
 
+def default_flow_scale(phase: int, height: int) -> float:
+    """The flow scale the benchmarks use (RIFE's --scale): 1 for Phase 1 (no flow), else 0.5 up to
+    1100 rows (1080p/2K) and 0.25 above (4K)."""
+    return 1.0 if phase == 1 else (0.5 if height <= 1100 else 0.25)
+
+
 def _compiled(model: torch.nn.Module, how: str, ssm_backend: str = "auto") -> torch.nn.Module:
     """``how``: "eager" (the model as built, its SSD on ``ssm_backend``: "auto" is Triton on CUDA),
     "eager_torch" (eager with our torch SSD), "compile" (inductor), "cudagraphs" (inductor + CUDA graphs,
@@ -162,7 +168,7 @@ def bench_models(device: torch.device, quick: bool, compile_model: bool = False,
             h, w = infer_sizes[res]
             x0 = torch.rand(1, 3, h, w, device=device)
             x1 = torch.rand(1, 3, h, w, device=device)
-            scale = 1.0 if phase == 1 else (0.5 if h <= 1100 else 0.25)
+            scale = default_flow_scale(phase, h)
             net = _compiled(model, how, ssm_backend)
 
             def infer():
