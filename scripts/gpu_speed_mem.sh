@@ -6,15 +6,17 @@ set -uo pipefail
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 R="$OUT/tt"; mkdir -p "$R"
+PART=${PART:-all}   # mem | tt | all
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
-{
+if [ "$PART" != tt ]; then {
   echo "== peak memory, eager, torch SSD, Phase 2 bf16"
   mem --phase 2 --resolution 1080p --dtype bf16
   mem --phase 2 --resolution 4k --dtype bf16
   mem --phase 2 --resolution 1080p --dtype bf16 --ssd_slice_mib 1000000   # unsliced SSD (the old behaviour)
   mem --phase 1 --resolution 4k --dtype bf16
 } > "$OUT/memory.log" 2>&1
-cat "$OUT/memory.log"
+cat "$OUT/memory.log"; fi
+[ "$PART" = mem ] && exit 0
 tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 H=.whl/peers/rife-hdv3/flownet.pkl; V=.whl/peers/rife-4.2x/flownet.pkl
 {
@@ -23,9 +25,9 @@ H=.whl/peers/rife-hdv3/flownet.pkl; V=.whl/peers/rife-4.2x/flownet.pkl
   tt v42_1080p_fp16_c --peer rife-4.2x --weights $V --resolution 1080p --dtype fp16 --compile
   tt v42_4k_fp32 --peer rife-4.2x --weights $V --resolution 4k
   tt hdv3_1080p_fp32 --peer rife-hdv3 --weights $H --resolution 1080p
-  tt p2_1080p_bf16 --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch
+  tt p2_1080p_bf16 --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --profile "$OUT/profile_p2_1080p_eager.txt"
   tt p2_4k_bf16 --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch
-  tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --compile
+  tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --compile --profile "$OUT/profile_p2_1080p_compiled.txt"
   tt p1_1080p_bf16_c --phase 1 --resolution 1080p --dtype bf16 --compile
 } > "$OUT/timetest.log" 2>&1
 cat "$OUT/timetest.log"

@@ -45,6 +45,18 @@ def test_timetest_cli_writes_json(tmp_path):
     assert js["compile"] == "off" and js["first_call_s"] is None and js["tile"] is None
     assert js["settings"] == {"baseline": "average", "device": "cpu", "dtype": "fp32", "compile": "off",
                               "ssm_backend": "auto"}
+    assert "profile" not in js
+
+
+def test_timetest_profile_writes_the_top_ops_table(tmp_path):
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    prof, out = tmp_path / "p" / "prof.txt", tmp_path / "tt.json"
+    assert timetest_main(["--phase", "1", "--tiny", "--resolution", "32x32", "--runs", "2", "--warmup", "0",
+                          "--device", "cpu", "--profile", str(prof), "--json", str(out)]) == 0
+    text = prof.read_text()
+    assert text.startswith("5 calls") and "aten::conv2d" in text and "CPU total" in text
+    assert "profile" not in json.loads(out.read_text())  # the table goes to its own file, not into the JSON
 
 
 def test_timetest_result_names_differ_by_setting(tmp_path, monkeypatch):

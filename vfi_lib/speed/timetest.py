@@ -53,13 +53,15 @@ def time_model(
     seed: int = 0,
     compile: str = "off",
     tile: int | None = None,
+    profile_runs: int = 0,
 ) -> dict:
     """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
 
     ``compile``: "off" | "default" | "cudagraphs" (:func:`vfi_lib.model.compile.compile_model`); the first
     call, which compiles, is reported as ``first_call_s`` (None without compile) and is not one of the
     timed runs. ``tile``: tiled inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g.
-    512 to bound memory at 1080p/4K on CPU.
+    512 to bound memory at 1080p/4K on CPU. ``profile_runs`` > 0: after timing, that many more calls run under
+    torch.profiler and ``result["profile"]`` holds its table of the top 25 ops by device time.
     """
     from vfi_lib.infer.interpolate import predict
     from vfi_lib.model.compile import compile_model
@@ -88,13 +90,30 @@ def time_model(
             once()
         reset_peak_memory(device)
         t = time_fn(once, device, warmup=0, runs=runs)
+        table = _profile(once, device, profile_runs) if profile_runs > 0 else None
     return {
         "width": width, "height": height, "runs": runs, "warmup": warmup, "dtype": dtype or "fp32",
         "scale": scale, "compile": compile, "tile": tile, "first_call_s": first_call_s, "device": str(device),
         "device_name": device_name(device), **t.as_dict(), "fps": 1000.0 / t.median_ms, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "peak_mem_gib": peak_memory_gib(device),
         "peak_mem_kind": "cuda_max_allocated" if device.type == "cuda" else "process_peak_rss",
+        **({"profile": table} if table is not None else {}),
     }
+
+
+def _profile(fn, device: torch.device, runs: int, row_limit: int = 25) -> str:
+    """torch.profiler table of ``runs`` calls of ``fn``: top ops by device time (CPU time on CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from vfi_lib.speed.timer import sync
+
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(runs):
+            fn()
+        sync(device)
+    sort = "cuda_time_total" if cuda else "cpu_time_total"
+    return f"{runs} calls\n" + prof.key_averages().table(sort_by=sort, row_limit=row_limit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, help="warm-up runs (default 10 on CUDA, 1 on CPU)")
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
+    ap.add_argument("--profile", type=Path, help="also profile 5 calls (torch.profiler) and write the top-ops table here")
     ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json, "
                     "-2, -3, ... added when taken)")
     return ap
@@ -148,7 +168,10 @@ def run_cli(argv: list[str] | None = None) -> dict:
     result = {"model": label, "params": count_parameters(model), "resolution": res,
               "settings": model_settings(args),
               **time_model(model, width, height, runs, warmup, args.dtype, args.scale, device,
-                           compile=args.compile, tile=args.tile)}
+                           compile=args.compile, tile=args.tile, profile_runs=5 if args.profile else 0)}
+    if args.profile:
+        args.profile.parent.mkdir(parents=True, exist_ok=True)
+        args.profile.write_text(result.pop("profile") + "\n")
     path = Path(args.json) if args.json else result_path("benchmarks", result_stem(label, res, args, device), "json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
