@@ -26,6 +26,7 @@ SSM_BACKENDS = ("auto", "torch", "triton")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 COMPILE_MODES = ("off", "default", "cudagraphs")
 DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb", "video")
+FLOW_ARCHS = ("ifnet", "rife4")
 
 
 class ConfigError(ValueError):
@@ -60,6 +61,9 @@ class ModelConfig:
     # --- phase 1: direct synthesis head ---
     synth_channels: int = 16  # decoder width at full resolution (coarser levels reuse the stage/encoder widths)
     # --- phase 2/3: flow, warping, refinement ---
+    # ifnet: our 3-block IFNet conditioned on LGS features (below); rife4: Practical-RIFE 4.2x's 5-block IFNet
+    # (vfi_lib.model.peers.rife_v4; no LGS features), to start from its released weights (train.init_flow_from)
+    flow_arch: str = "ifnet"
     flow_channels: tuple[int, ...] = (192, 128, 96)  # IFNet block widths, coarse -> fine
     flow_scales: tuple[int, ...] = (4, 2, 1)  # downscale of each IFNet block
     flow_depth: int = 8  # residual 3x3 convs per IFNet block, at 1/4 of the block's resolution (RIFE 4.x: 8)
@@ -71,6 +75,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_choice("model.backbone_mode", self.backbone_mode, BACKBONE_MODES)
         _check_choice("model.ssm_backend", self.ssm_backend, SSM_BACKENDS)
+        _check_choice("model.flow_arch", self.flow_arch, FLOW_ARCHS)
         if self.phase not in (1, 2, 3):
             raise ConfigError(f"model.phase must be 1, 2 or 3, got {self.phase!r}")
         if not (len(self.stage_dims) == len(self.depths) == len(self.num_heads)):
@@ -146,6 +151,8 @@ class TrainConfig:
     resume: str = ""  # explicit checkpoint to resume from ("" = ckpt/<exp>/latest.pt if present)
     no_resume: bool = False  # start fresh even if a latest checkpoint exists
     init_from: str = ""  # fresh run initialised from a checkpoint's matching weights (phase 1 -> 2 -> 3)
+    init_flow_from: str = ""  # fresh run: the flow estimator from Practical-RIFE 4.2x's released flownet.pkl (needs model.flow_arch rife4)
+    flow_lr_scale: float = 1.0  # learning rate of the flow estimator = lr x this (e.g. 0.1 to fine-tune pretrained flow; 0 freezes it)
     vgg_weights: str = ""  # torchvision-format VGG-19 state_dict (.pth); required if w_vgg > 0
     # loss weights (phase-aware: presets set them)
     w_lap: float = 1.0  # Laplacian-pyramid L1
@@ -156,6 +163,7 @@ class TrainConfig:
     w_ternary: float = 0.025
     w_vgg: float = 0.0  # VGG-19 perceptual
     w_flow_smooth: float = 0.0  # edge-aware flow smoothness (phase 2+)
+    w_flow_sup: float = 0.0  # L1 to the ground-truth flows of --dataset synthetic, px (phase 2+; RIFE's flow distillation uses 0.01)
 
     def __post_init__(self) -> None:
         _check_choice("train.amp", self.amp, AMP_MODES)
@@ -185,6 +193,8 @@ class TrainConfig:
             raise ConfigError(f"train.max_minutes must be >= 0, got {self.max_minutes}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if self.flow_lr_scale < 0:
+            raise ConfigError(f"train.flow_lr_scale must be >= 0 (0 freezes the flow estimator), got {self.flow_lr_scale}")
 
     def crop_at(self, epoch: int) -> int:
         """Crop size of the curriculum at ``epoch`` (last schedule entry whose start <= epoch)."""

@@ -8,6 +8,8 @@ Any H, W: inputs are replicate-padded to ``model.pad_multiple`` and every output
 Phase 1 (direct synthesis, ~1.26M):  LGSBackbone -> SynthesisHead -> blend + residual.
 Phase 2/3 (flow-guided, ~9.0M):      LGSBackbone -> IFNet(t) -> warp images, pre-warp features
                                      -> RefineUNet -> M*W0 + (1-M)*W1 + residual (RIFE Eq. 3).
+                                     ``model.flow_arch = "rife4"``: Practical-RIFE 4.2x's IFNet
+                                     (vfi_lib.model.rife_flow) in place of ours, to start from its weights.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ class ThesisModel(nn.Module):
         if m.phase == 1:
             self.synthesis = SynthesisHead(m, self.backbone.enc_strides, self.backbone.stage_strides)
         else:
-            self.flow = IFNet(m, feat_channels=m.stage_dims[0])
+            if m.flow_arch == "rife4":
+                from vfi_lib.model.rife_flow import RIFEFlow
+
+                self.flow = RIFEFlow()
+            else:
+                self.flow = IFNet(m, feat_channels=m.stage_dims[0])
             levels = len(m.refine_channels)
             skip: dict[int, int] = {}
             for s, c in zip(self.backbone.enc_strides + self.backbone.stage_strides, m.enc_channels + m.stage_dims):

@@ -26,6 +26,10 @@ batch), so that averaging micro-batch losses equals the loss of the joined batch
   relu{1..5}_1 activations of ImageNet-normalised images.
 - :func:`edge_aware_smoothness` (Godard et al. 2017, first order): ``mean |d_x F| exp(-alpha
   mean_c |d_x I|) + mean |d_y F| exp(-alpha mean_c |d_y I|)``, on the aux flows (phase 2+).
+- :class:`FlowSupervisionLoss`: ``mean |F_t0 - F*_t0| + mean |F_t1 - F*_t1|`` / 2 in pixels against
+  the exact flows of the synthetic generator (phase 2+); the L1 flow term RIFE uses for its
+  privileged distillation (Huang et al. 2022, Eq. 5, weight 0.01), with the generator's flows as
+  the teacher.
 - :class:`CompositeLoss` combines them with the config's phase-aware weights.
 """
 
@@ -225,12 +229,31 @@ class FlowSmoothnessLoss(nn.Module):
         return sum(edge_aware_smoothness(f.float(), gt, self.alpha) for f in flows) / len(flows)  # type: ignore[return-value]
 
 
+class FlowSupervisionLoss(nn.Module):
+    """``(mean |F_t0 - F*_t0| + mean |F_t1 - F*_t1|) / 2``: aux flows vs ground truth, (B, 2, H, W) px."""
+
+    flow_keys = ("flow_t0", "flow_t1")
+
+    def forward(self, aux: dict[str, Any], flows_gt: dict[str, torch.Tensor]) -> torch.Tensor:
+        missing = [k for k in self.flow_keys if aux.get(k) is None or flows_gt.get(k) is None]
+        if missing:
+            raise KeyError(f"flow supervision needs {missing} in both the model's aux (phase 2+) and the batch "
+                           "(--dataset synthetic); set w_flow_sup 0")
+        terms = []
+        for k in self.flow_keys:
+            f, g = aux[k].float(), flows_gt[k].float()
+            if f.shape != g.shape:
+                raise ValueError(f"flow supervision: model {k} {tuple(f.shape)} vs ground truth {tuple(g.shape)}")
+            terms.append((f - g).abs().mean())
+        return (terms[0] + terms[1]) / 2
+
+
 # ----------------------------------------------------------------------------- composite
 class CompositeLoss(nn.Module):
-    """``w_lap LapLoss + w_ternary Ternary + w_vgg VGG + w_flow_smooth Smoothness`` from ``cfg.train``.
+    """``w_lap Lap + w_ternary Ternary + w_vgg VGG + w_flow_smooth Smoothness + w_flow_sup FlowSup`` (``cfg.train``).
 
-    ``forward(pred, gt, aux=None) -> (total, parts)``: total is a scalar with grad; parts maps
-    ``lap``/``ternary``/``vgg``/``flow_smooth`` (the unweighted terms with a non-zero weight) and
+    ``forward(pred, gt, aux=None, flows_gt=None) -> (total, parts)``: total is a scalar with grad; parts maps
+    ``lap``/``ternary``/``vgg``/``flow_smooth``/``flow_sup`` (the unweighted terms with a non-zero weight) and
     ``total`` to detached scalars. Terms with weight 0 are not built (no VGG file needed).
     Configuration problems (w_vgg > 0 without ``vgg_weights``, flow smoothness on a phase-1
     model, negative or all-zero weights) raise :class:`~vfi_lib.config.ConfigError`.
@@ -239,12 +262,13 @@ class CompositeLoss(nn.Module):
     def __init__(self, cfg: "Config") -> None:
         super().__init__()
         tc = cfg.train
-        self.weights = {"lap": tc.w_lap, "ternary": tc.w_ternary, "vgg": tc.w_vgg, "flow_smooth": tc.w_flow_smooth}
+        self.weights = {"lap": tc.w_lap, "ternary": tc.w_ternary, "vgg": tc.w_vgg, "flow_smooth": tc.w_flow_smooth,
+                        "flow_sup": tc.w_flow_sup}
         for name, w in self.weights.items():
             if w < 0:
                 raise ConfigError(f"loss weight w_{name} must be >= 0, got {w}")
         if not any(w > 0 for w in self.weights.values()):
-            raise ConfigError("all loss weights (w_lap, w_ternary, w_vgg, w_flow_smooth) are 0: nothing to train")
+            raise ConfigError("all loss weights (w_lap, w_ternary, w_vgg, w_flow_smooth, w_flow_sup) are 0: nothing to train")
         self.terms = nn.ModuleDict()
         if tc.w_lap > 0:
             self.terms["lap"] = LapLoss()
@@ -264,14 +288,28 @@ class CompositeLoss(nn.Module):
                     f"but model.phase = {cfg.model.phase}; set --w_flow_smooth 0"
                 )
             self.terms["flow_smooth"] = FlowSmoothnessLoss()
+        if tc.w_flow_sup > 0:
+            if cfg.model.phase < 2 or tc.dataset != "synthetic":
+                raise ConfigError(
+                    f"w_flow_sup = {tc.w_flow_sup} > 0 needs a flow model (phase 2/3) and ground-truth flows "
+                    f"(--dataset synthetic), but model.phase = {cfg.model.phase}, train.dataset = {tc.dataset!r}; "
+                    "set --w_flow_sup 0"
+                )
+            self.terms["flow_sup"] = FlowSupervisionLoss()
 
     @property
     def needs_aux(self) -> bool:
-        """Whether forward needs the model's aux dict (flow smoothness)."""
-        return "flow_smooth" in self.terms
+        """Whether forward needs the model's aux dict (flow smoothness, flow supervision)."""
+        return "flow_smooth" in self.terms or "flow_sup" in self.terms
+
+    @property
+    def needs_flows(self) -> bool:
+        """Whether forward needs the batch's ground-truth flows (``flows_gt``)."""
+        return "flow_sup" in self.terms
 
     def forward(
-        self, pred: torch.Tensor, gt: torch.Tensor, aux: dict[str, Any] | None = None
+        self, pred: torch.Tensor, gt: torch.Tensor, aux: dict[str, Any] | None = None,
+        flows_gt: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         pred, gt = pred.float(), gt.float()  # losses in fp32 even under autocast
         total = pred.new_zeros(())
@@ -281,6 +319,10 @@ class CompositeLoss(nn.Module):
                 if aux is None:
                     raise ValueError("CompositeLoss: w_flow_smooth > 0 but no aux dict given (call the model with return_aux=True)")
                 value = term(aux, gt)
+            elif name == "flow_sup":
+                if aux is None or flows_gt is None:
+                    raise ValueError("CompositeLoss: w_flow_sup > 0 needs the aux dict and the batch's flows_gt")
+                value = term(aux, flows_gt)
             else:
                 value = term(pred, gt)
             parts[name] = value.detach()

@@ -23,7 +23,8 @@ def warmup_cosine_lr(step: int, peak: float, floor: float, warmup: int, total: i
 
 
 class WarmupCosine:
-    """Sets ``lr`` of every param group of ``optimizer`` before each step: ``sched.step()`` after it."""
+    """Sets ``lr`` of every param group of ``optimizer`` before each step (x the group's ``lr_scale``,
+    default 1): ``sched.step()`` after it."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, peak: float, floor: float, warmup: int, total: int) -> None:
         self.optimizer = optimizer
@@ -36,7 +37,7 @@ class WarmupCosine:
 
     def _apply(self) -> None:
         for g in self.optimizer.param_groups:
-            g["lr"] = self.lr()
+            g["lr"] = self.lr() * g.get("lr_scale", 1.0)
 
     def step(self) -> None:
         self.last_step += 1

@@ -139,13 +139,26 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: decay on >= 2-D weights only (Loshchilov & Hutter 2019 practice)."""
-    decay, no_decay = [], []
+def param_groups(model: nn.Module, weight_decay: float, flow_lr_scale: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW groups: decay on >= 2-D weights only (Loshchilov & Hutter 2019 practice).
+
+    ``flow_lr_scale`` != 1 (a model with a ``flow`` estimator): the flow's parameters get their own
+    two groups tagged ``"flow": True`` with ``lr_scale`` = flow_lr_scale (the schedule multiplies
+    its learning rate by a group's ``lr_scale``); 0 freezes them (``requires_grad_(False)``, no group).
+    """
+    flow = getattr(model, "flow", None) if flow_lr_scale != 1.0 else None
+    if flow is not None and flow_lr_scale == 0.0:
+        flow.requires_grad_(False)
+    flow_ids = {id(p) for p in flow.parameters()} if flow is not None else set()
+    split: dict[bool, tuple[list, list]] = {False: ([], []), True: ([], [])}
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            split[id(p) in flow_ids][0 if p.ndim >= 2 else 1].append(p)
+    groups = [{"params": split[False][0], "weight_decay": weight_decay}, {"params": split[False][1], "weight_decay": 0.0}]
+    if flow_ids and flow_lr_scale > 0:
+        groups += [{"params": split[True][0], "weight_decay": weight_decay, "lr_scale": flow_lr_scale, "flow": True},
+                   {"params": split[True][1], "weight_decay": 0.0, "lr_scale": flow_lr_scale, "flow": True}]
+    return groups
 
 
 def param_checksum(model: nn.Module) -> float:
@@ -198,7 +211,8 @@ class Trainer:
         self._seed_all(tc.seed + 1000 * self.dist.rank)
         self.ema = ModelEMA(self.raw_model, tc.ema_decay) if tc.ema else None
         self.loss_fn = CompositeLoss(cfg).to(self.device)
-        self.optimizer = torch.optim.AdamW(param_groups(self.raw_model, tc.weight_decay), lr=tc.lr, betas=(0.9, 0.999))
+        self.optimizer = torch.optim.AdamW(param_groups(self.raw_model, tc.weight_decay, tc.flow_lr_scale), lr=tc.lr,
+                                           betas=(0.9, 0.999))
         self.amp_dtype = resolve_amp(tc.amp, self.device)
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=True) if use_scaler else None
@@ -302,7 +316,8 @@ class Trainer:
             x0, x1 = (torch.rand(1, 3, size, size, generator=g).to(self.device) for _ in range(2))
             out = self.raw_model(x0, x1, torch.full((1,), 0.5, device=self.device), return_aux=self.loss_fn.needs_aux)
             pred, aux = out if isinstance(out, tuple) else (out, None)
-            self.loss_fn(pred, x0, aux)[0].backward()
+            zero = {k: torch.zeros(1, 2, size, size, device=self.device) for k in ("flow_t0", "flow_t1")}
+            self.loss_fn(pred, x0, aux, zero if self.loss_fn.needs_flows else None)[0].backward()
         names = [n for n, p in self.raw_model.named_parameters() if p.requires_grad and p.grad is None]
         self.raw_model.zero_grad(set_to_none=True)
         return names
@@ -328,11 +343,23 @@ class Trainer:
                     "vfi_lib/train/trainer.py: model.matvlm_init needs train.init_from (a checkpoint with trained "
                     "gated attention to initialise the Mamba2 branches from); pass --init_from or unset model.matvlm_init"
                 )
+            if tc.init_flow_from:
+                self._init_flow_from(tc.init_flow_from)
             return
         path, state = found
         self.raw_model.load_state_dict(state["model"])
         if state.get("optimizer") is not None:
+            saved = len(state["optimizer"]["param_groups"])
+            if saved != len(self.optimizer.param_groups):
+                raise ConfigError(
+                    f"resume {path}: its optimizer has {saved} parameter groups, this run {len(self.optimizer.param_groups)} "
+                    "(train.flow_lr_scale switches the flow estimator's own groups on/off); resume with the "
+                    "checkpoint's flow_lr_scale, or start a new run with --init_from it"
+                )
             self.optimizer.load_state_dict(state["optimizer"])
+            for g in self.optimizer.param_groups:  # the current config's flow learning-rate scale applies
+                if g.get("flow"):
+                    g["lr_scale"] = tc.flow_lr_scale
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:
@@ -385,6 +412,18 @@ class Trainer:
 
             self.log(apply_matvlm_init(self.raw_model, state))
         if self.ema is not None:  # the EMA copy was taken before the init: restart it from the new weights
+            self.ema = ModelEMA(self.raw_model, self.tc.ema_decay)
+
+    def _init_flow_from(self, path: str) -> None:
+        """Fresh run: the flow estimator (``model.flow_arch`` rife4) from Practical-RIFE 4.2x's released
+        ``flownet.pkl`` (:func:`vfi_lib.model.rife_flow.load_rife_flow`); after ``init_from``."""
+        from vfi_lib.model.rife_flow import load_rife_flow
+
+        try:
+            self.log(load_rife_flow(self.raw_model, path))
+        except ValueError as e:  # wrong flow_arch, or a file the peer loader rejects (PeerWeightsError)
+            raise ConfigError(str(e)) from None
+        if self.ema is not None:
             self.ema = ModelEMA(self.raw_model, self.tc.ema_decay)
 
     def _state(self) -> dict[str, Any]:
@@ -503,7 +542,9 @@ class Trainer:
                 with self._autocast():
                     out = self.model(img0, img1, t, return_aux=self.loss_fn.needs_aux)
                 pred, aux = out if isinstance(out, tuple) else (out, None)
-                loss, parts = self.loss_fn(pred, gt, aux)
+                flows_gt = ({k: batch[k].to(self.device, non_blocking=True) for k in ("flow_t0", "flow_t1")}
+                            if self.loss_fn.needs_flows else None)
+                loss, parts = self.loss_fn(pred, gt, aux, flows_gt)
                 scaled = loss / accum
                 (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             for k, v in parts.items():
