@@ -288,3 +288,25 @@ def test_auto_workers_and_warmup(monkeypatch):
     assert effective_warmup(-1, 200) == 20 and effective_warmup(-1, 10**6) == 2000  # auto: min(2000, 10%)
     assert effective_warmup(50, 200) == 50 and effective_warmup(0, 200) == 0  # explicit values are kept
     assert preset("phase1").train.num_workers == -1 and preset("phase1").train.warmup_steps == -1
+
+
+def test_max_minutes_alone_fits_the_schedule_to_the_time(tmp_path, monkeypatch, capsys):
+    """A run bounded only by max_minutes anneals: the cosine's total follows the measured pace, so the
+    learning rate is low when the time runs out (before, it stayed near the peak of a 300-epoch schedule)."""
+    import vfi_lib.train.trainer as T
+
+    monkeypatch.setattr(T, "PACE_AFTER", 5)
+    cfg = preset("phase1", tiny=True, dataset="synthetic", crop_size=32, batch_size=2, num_workers=0, val_limit=1,
+                 max_minutes=0.12, warmup_steps=5, lr=1e-3, min_lr=0.0, exp_name="tb",
+                 ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    tr = Trainer(cfg)
+    planned = tr.scheduler.total
+    assert tr.fit_to_time and planned == cfg.train.epochs * tr.steps_per_epoch
+    tr.fit()
+    tr.close()
+    assert tr.out_of_time and 10 <= tr.step < planned
+    assert tr.step <= tr.scheduler.total <= 3 * tr.step  # fitted to the pace, not the 300-epoch plan
+    assert tr.scheduler.lr() < 0.5 * cfg.train.lr  # past the middle of the cosine when the time ran out
+    assert "schedule fitted to max_minutes=0.12" in capsys.readouterr().err
+    assert Trainer(preset("phase1", tiny=True, max_minutes=1.0, exp_name="w", ckpt_dir=str(tmp_path / "c2"),
+                          log_dir=str(tmp_path / "l2"), dataset="synthetic")).warmup_steps == T.TIME_BUDGET_WARMUP

@@ -103,6 +103,8 @@ def resolve_workers(n: int) -> int:
 
 
 AUTO_WARMUP_MAX = 2000  # the auto warm-up of long runs (RIFE/EMA-VFI use ~2000 steps)
+TIME_BUDGET_WARMUP = 100  # the auto warm-up of a run bounded by max_minutes alone (its length is not known up front)
+PACE_AFTER = 20  # optimizer steps of a (resumed) run before its pace is measured (the first ones compile)
 
 
 def effective_warmup(warmup_steps: int, total_steps: int) -> int:
@@ -231,7 +233,11 @@ class Trainer:
             )
         total = tc.epochs * self.steps_per_epoch
         self.total_steps = min(total, tc.max_steps) if tc.max_steps else total
-        self.warmup_steps = effective_warmup(tc.warmup_steps, self.total_steps)
+        # max_minutes without max_steps: the cosine is fitted to the time budget as the run goes (_time_up)
+        self.fit_to_time = bool(tc.max_minutes and not tc.max_steps)
+        self._pace: tuple[int, float] | None = None  # (step, time) where the pace measurement starts
+        self.warmup_steps = (TIME_BUDGET_WARMUP if self.fit_to_time and tc.warmup_steps < 0
+                             else effective_warmup(tc.warmup_steps, self.total_steps))
         self.scheduler = WarmupCosine(self.optimizer, tc.lr, tc.min_lr, self.warmup_steps, self.total_steps)
         self.num_workers = resolve_workers(tc.num_workers)
 
@@ -240,6 +246,7 @@ class Trainer:
         self.last_val: dict[str, float] = {}
         self.resumed_from = ""
         self._resume()
+        self._start_step = self.step
         self._wrap_ddp()
         self.writer = None
         self.runlog: RunLogWriter | None = None
@@ -587,9 +594,29 @@ class Trainer:
         return self.stop_signal is not None
 
     def _time_up(self) -> bool:
-        """True once ``max_minutes`` have passed on any rank (all ranks agree: one all-reduce)."""
-        late = torch.tensor([float(time.time() - self._t0 > self.tc.max_minutes * 60)], device=self.device)
-        self.out_of_time = bool(D.all_reduce_sum(late).item() > 0)
+        """True once ``max_minutes`` have passed on any rank (all ranks agree: one all-reduce).
+
+        With ``fit_to_time`` it also fits the schedule to the budget: from the pace since step
+        ``PACE_AFTER`` of this process (compilation excluded), the run ends near step
+        ``step + pace x time left``; that (averaged over ranks) becomes the cosine's total, so the
+        learning rate reaches ``min_lr`` when the time runs out instead of staying near its peak.
+        """
+        now, budget = time.time(), self.tc.max_minutes * 60
+        est = 0.0
+        if self.fit_to_time:
+            if self._pace is None and self.step - self._start_step >= PACE_AFTER:
+                self._pace = (self.step, now)
+            elif self._pace is not None and self.step > self._pace[0]:
+                pace = (self.step - self._pace[0]) / max(now - self._pace[1], 1e-9)
+                est = self.step + pace * max(0.0, budget - (now - self._t0))
+        vec = D.all_reduce_sum(torch.tensor([float(now - self._t0 > budget), est], device=self.device)).tolist()
+        if vec[1] > 0:
+            first = self.scheduler.total == self.total_steps
+            self.scheduler.total = max(self.step + 1, int(vec[1] / self.dist.world_size))
+            if first:
+                self.log(f"[train] schedule fitted to max_minutes={self.tc.max_minutes}: about {self.scheduler.total} "
+                         f"steps at the pace since step {self._pace[0]} (refitted every 10 steps)")
+        self.out_of_time = vec[0] > 0
         return self.out_of_time
 
     def _log_train(self, sums: dict[str, torch.Tensor], n: int, gnorm: torch.Tensor, throughput: float, bar: Any) -> None:
