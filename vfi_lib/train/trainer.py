@@ -236,6 +236,7 @@ class Trainer:
         # max_minutes without max_steps: the cosine is fitted to the time budget as the run goes (_time_up)
         self.fit_to_time = bool(tc.max_minutes and not tc.max_steps)
         self._pace: tuple[int, float] | None = None  # (step, time) where the pace measurement starts
+        self._fitted = False  # the schedule has been fitted to the time once (logged)
         self.warmup_steps = (TIME_BUDGET_WARMUP if self.fit_to_time and tc.warmup_steps < 0
                              else effective_warmup(tc.warmup_steps, self.total_steps))
         self.scheduler = WarmupCosine(self.optimizer, tc.lr, tc.min_lr, self.warmup_steps, self.total_steps)
@@ -323,8 +324,9 @@ class Trainer:
             x0, x1 = (torch.rand(1, 3, size, size, generator=g).to(self.device) for _ in range(2))
             out = self.raw_model(x0, x1, torch.full((1,), 0.5, device=self.device), return_aux=self.loss_fn.needs_aux)
             pred, aux = out if isinstance(out, tuple) else (out, None)
-            zero = {k: torch.zeros(1, 2, size, size, device=self.device) for k in ("flow_t0", "flow_t1")}
-            self.loss_fn(pred, x0, aux, zero if self.loss_fn.needs_flows else None)[0].backward()
+            zero = ({k: torch.zeros(1, 2, size, size, device=self.device) for k in ("flow_t0", "flow_t1")}
+                    if self.loss_fn.needs_flows else None)
+            self.loss_fn(pred, x0, aux, zero)[0].backward()
         names = [n for n, p in self.raw_model.named_parameters() if p.requires_grad and p.grad is None]
         self.raw_model.zero_grad(set_to_none=True)
         return names
@@ -356,11 +358,12 @@ class Trainer:
         path, state = found
         self.raw_model.load_state_dict(state["model"])
         if state.get("optimizer") is not None:
-            saved = len(state["optimizer"]["param_groups"])
-            if saved != len(self.optimizer.param_groups):
+            saved = [len(g["params"]) for g in state["optimizer"]["param_groups"]]
+            ours = [len(g["params"]) for g in self.optimizer.param_groups]
+            if saved != ours:
                 raise ConfigError(
-                    f"resume {path}: its optimizer has {saved} parameter groups, this run {len(self.optimizer.param_groups)} "
-                    "(train.flow_lr_scale switches the flow estimator's own groups on/off); resume with the "
+                    f"resume {path}: its optimizer groups hold {saved} parameters, this run's {ours} "
+                    "(train.flow_lr_scale gives the flow estimator its own groups, 0 freezes it); resume with the "
                     "checkpoint's flow_lr_scale, or start a new run with --init_from it"
                 )
             self.optimizer.load_state_dict(state["optimizer"])
@@ -611,7 +614,8 @@ class Trainer:
                 est = self.step + pace * max(0.0, budget - (now - self._t0))
         vec = D.all_reduce_sum(torch.tensor([float(now - self._t0 > budget), est], device=self.device)).tolist()
         if vec[1] > 0:
-            first = self.scheduler.total == self.total_steps
+            first = not self._fitted
+            self._fitted = True
             self.scheduler.total = max(self.step + 1, int(vec[1] / self.dist.world_size))
             if first:
                 self.log(f"[train] schedule fitted to max_minutes={self.tc.max_minutes}: about {self.scheduler.total} "
