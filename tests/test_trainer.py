@@ -239,14 +239,18 @@ def test_matvlm_init_from_attention_checkpoint(tmp_path, capsys):
         Trainer(cfg.override(init_from="", exp_name="mat_fresh"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig):
+@pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)],
+                         ids=["sigterm", "ctrl-c", "sigterm-process-group"])
+def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig, group):
     """A signal mid-run: the step in flight finishes, latest.pt is written at that step, the exit
-    status is 128 + signal, and the same command resumes from there."""
+    status is 128 + signal, and the same command resumes from there. ``group``: the signal goes to the
+    whole process group, DataLoader workers included (what ``timeout``, Ctrl-C and batch schedulers do);
+    a worker killed by it used to fail the main process while it checkpointed."""
     args = ["--exp_name", "sig", "--max_steps", "100000", "--epochs", "1000", "--ckpt_interval", "0", "--log_interval", "1"]
     cmd = [sys.executable, "-m", "vfi_lib.train", *SMALL, "--ckpt_dir", str(tmp_path / "ckpt"),
-           "--log_dir", str(tmp_path / "log"), *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+           "--log_dir", str(tmp_path / "log"), *args, *(["--num_workers", "1"] if group else [])]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=group)
     metrics = tmp_path / "log" / "sig" / "metrics.jsonl"
     deadline = time.time() + 90
     while proc.poll() is None and time.time() < deadline:
@@ -254,7 +258,7 @@ def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_resumes(tmp_path, sig):
             break
         time.sleep(0.1)
     assert proc.poll() is None, proc.stderr.read()[-3000:]
-    proc.send_signal(sig)
+    os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 128 + int(sig), err[-3000:]
     assert f"{signal.Signals(sig).name} received" in err and "Traceback" not in err

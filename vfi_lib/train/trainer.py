@@ -116,9 +116,13 @@ def effective_warmup(warmup_steps: int, total_steps: int) -> int:
     return min(AUTO_WARMUP_MAX, max(1, total_steps // 10))
 
 
-def _ignore_sigint(_worker_id: int) -> None:
-    """DataLoader workers ignore Ctrl-C: the main process finishes its step and checkpoints first."""
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers ignore SIGINT and SIGTERM: Ctrl-C, ``timeout`` and batch schedulers signal the
+    whole process group, and a worker killed by it made the main process fail while it was finishing its
+    step and checkpointing. Workers still end with the main process (the DataLoader shuts them down, and
+    they exit on their own when their parent dies)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def signal_name(signum: int | None) -> str:
@@ -501,7 +505,7 @@ class Trainer:
             drop_last=True,
             generator=g,
             persistent_workers=False,
-            worker_init_fn=_ignore_sigint if self.num_workers else None,
+            worker_init_fn=_ignore_stop_signals if self.num_workers else None,
         )
 
     def _pause_hook(self) -> None:
