@@ -6,7 +6,7 @@ set -uo pipefail
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 R="$OUT/tt"; mkdir -p "$R"
-PART=${PART:-all}   # mem | tt | all
+PART=${PART:-all}   # mem | tt | lat | all
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
 if [ "$PART" != tt ]; then {
   echo "== peak memory, eager, torch SSD, Phase 2 bf16"
@@ -17,6 +17,17 @@ if [ "$PART" != tt ]; then {
 } > "$OUT/memory.log" 2>&1
 cat "$OUT/memory.log"; fi
 [ "$PART" = mem ] && exit 0
+if [ "$PART" = lat ]; then {  # the latency levers: eager causal-conv form, then compiled ours vs compiled peer
+  echo "== TimeTest (median of 30, batch 1): Phase 2 bf16 torch SSD, conv1d form; compiled Phase 2 vs compiled RIFE 4.2x"
+  tt p2_1080p_bf16_conv --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --conv1d conv
+  tt p2_1080p_bf16_shift --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --conv1d shift \
+    --profile "$OUT/profile_p2_1080p_eager_shift.txt"
+  tt p2_4k_bf16_shift --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch --conv1d shift
+  tt v42_1080p_fp16_c --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --resolution 1080p --dtype fp16 --compile
+  tt v42_4k_fp16_c --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --resolution 4k --dtype fp16 --compile
+  tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --compile
+  tt p2_4k_bf16_c --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch --compile
+} > "$OUT/latency.log" 2>&1; cat "$OUT/latency.log"; tar czf "$OUT/timetest_json.tgz" -C "$R" .; exit 0; fi
 tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 H=.whl/peers/rife-hdv3/flownet.pkl; V=.whl/peers/rife-4.2x/flownet.pkl
 {

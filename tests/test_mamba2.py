@@ -149,6 +149,28 @@ def test_causal_conv1d_shift_equals_conv(k):
         causal_conv1d(x, conv.weight, conv.bias, impl="fft")
 
 
+def test_set_conv1d_impl_is_the_process_default(monkeypatch):
+    """``set_conv1d_impl`` (timetest --conv1d) picks the form used when callers pass no impl; bad names fail."""
+    import vfi_lib.ssm.mamba2 as M
+
+    calls = []
+    real = M.F.conv1d
+    monkeypatch.setattr(M.F, "conv1d", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x, w = torch.randn(1, 7, 3), torch.randn(3, 1, 4)
+    previous = M.set_conv1d_impl("shift")
+    try:
+        assert previous == "auto"
+        y_shift = causal_conv1d(x, w)
+        assert not calls
+        M.set_conv1d_impl("conv")
+        torch.testing.assert_close(causal_conv1d(x, w), y_shift)
+        assert len(calls) == 1
+        with pytest.raises(ValueError, match="impl must be one of auto, conv, shift; got 'fft'"):
+            M.set_conv1d_impl("fft")
+    finally:
+        M.set_conv1d_impl("auto")
+
+
 def test_state_passing_through_layer_matches_ssd_state():
     """return_final_state gives the SSM state; feeding it back as initial_state changes the output."""
     torch.manual_seed(0)

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--warmup", type=int, help="warm-up runs (default 10 on CUDA, 1 on CPU)")
     ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
+    ap.add_argument("--conv1d", choices=("auto", "conv", "shift"), default="auto",
+                    help="Mamba2 causal conv: cuDNN conv1d, shifted multiply-adds, or auto (shift only when compiled)")
     ap.add_argument("--profile", type=Path, help="also profile 5 calls (torch.profiler) and write the top-ops table here")
     ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json, "
                     "-2, -3, ... added when taken)")
@@ -147,6 +149,8 @@ def result_stem(label: str, res: str, args: argparse.Namespace, device: torch.de
         parts.append(f"s{args.scale:g}")
     if args.ssm_backend != "auto":
         parts.append(args.ssm_backend)
+    if getattr(args, "conv1d", "auto") != "auto":
+        parts.append(f"conv-{args.conv1d}")
     return "_".join(parts)
 
 
@@ -164,6 +168,9 @@ def run_cli(argv: list[str] | None = None) -> dict:
     width, height = parse_resolution(res)
     runs = args.runs if args.runs is not None else (100 if cuda else 5)
     warmup = args.warmup if args.warmup is not None else (10 if cuda else 1)
+    from vfi_lib.ssm.mamba2 import set_conv1d_impl
+
+    set_conv1d_impl(args.conv1d)
     model, label = load_model_from_args(args, device, compile=False)  # time_model compiles (first call timed apart)
     result = {"model": label, "params": count_parameters(model), "resolution": res,
               "settings": model_settings(args),

@@ -26,24 +26,39 @@ from torch import Tensor
 from .backends import BACKENDS, ssd
 from .ssd import compute_dtype
 
-__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d", "set_ssm_backend"]
+__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d", "set_conv1d_impl", "set_ssm_backend"]
 
 
-def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, impl: str = "auto") -> Tensor:
+CONV1D_IMPLS = ("auto", "conv", "shift")
+_conv1d_default = "auto"
+
+
+def set_conv1d_impl(impl: str) -> str:
+    """Process-wide default ``impl`` of :func:`causal_conv1d` (``timetest --conv1d``); returns the previous one."""
+    global _conv1d_default
+    if impl not in CONV1D_IMPLS:
+        raise ValueError(f"causal_conv1d: impl must be one of {', '.join(CONV1D_IMPLS)}; got {impl!r}")
+    previous, _conv1d_default = _conv1d_default, impl
+    return previous
+
+
+def causal_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, impl: str | None = None) -> Tensor:
     """Depthwise causal conv over the sequence, channels-last: x (B, L, C), weight (C, 1, K), bias (C,).
 
     y[:, t] = bias + sum_k weight[:, 0, k] * x[:, t - (K-1) + k] (zeros before t = 0), i.e. the first L
     outputs of ``nn.Conv1d(C, C, K, groups=C, padding=K-1)`` on x^T. ``impl``: "conv" (cuDNN/oneDNN,
     through a (B, C, L) transpose), "shift" (K shifted multiply-adds in the (B, L, C) layout: no
-    transposes, and one fused kernel under torch.compile), "auto" ("shift" while compiling, else "conv").
+    transposes, and one fused kernel under torch.compile), "auto" ("shift" while compiling, else "conv");
+    None: the process default (:func:`set_conv1d_impl`, "auto" unless changed).
     """
+    impl = _conv1d_default if impl is None else impl
     if impl == "auto":
         impl = "shift" if torch.compiler.is_compiling() else "conv"
     L, K = x.shape[1], weight.shape[-1]
     if impl == "conv":
         return F.conv1d(x.transpose(1, 2), weight, bias, padding=K - 1, groups=weight.shape[0])[..., :L].transpose(1, 2)
     if impl != "shift":
-        raise ValueError(f"causal_conv1d: impl must be 'auto', 'conv' or 'shift', got {impl!r}")
+        raise ValueError(f"causal_conv1d: impl must be one of {', '.join(CONV1D_IMPLS)}; got {impl!r}")
     xp = F.pad(x, (0, 0, K - 1, 0))  # (B, L + K - 1, C)
     w = weight[:, 0].to(x.dtype)  # (C, K); autocast runs the conv in the activations' dtype too
     y = xp[:, K - 1:] * w[:, K - 1]
