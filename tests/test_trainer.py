@@ -314,3 +314,29 @@ def test_max_minutes_alone_fits_the_schedule_to_the_time(tmp_path, monkeypatch, 
     assert "schedule fitted to max_minutes=0.12" in capsys.readouterr().err
     assert Trainer(preset("phase1", tiny=True, max_minutes=1.0, exp_name="w", ckpt_dir=str(tmp_path / "c2"),
                           log_dir=str(tmp_path / "l2"), dataset="synthetic")).warmup_steps == T.TIME_BUDGET_WARMUP
+
+
+def test_short_epochs_write_epoch_checkpoints_at_the_interval(tmp_path, monkeypatch):
+    """Epochs shorter than ckpt_interval steps: epoch-end checkpoints every ceil(interval / steps per epoch)
+    epochs and at the end (not two full checkpoints per few-step epoch); latest.pt follows."""
+    import vfi_lib.train.trainer as T
+
+    kw = dict(tiny=True, dataset="sample", crop_size=32, batch_size=2, num_workers=0, val_limit=1,
+              eval_interval=1000, epochs=5, exp_name="se", ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    spe = Trainer(preset("phase1", **kw, ckpt_interval=0, max_steps=1)).steps_per_epoch
+    writes = []
+    real = T.save_checkpoint
+    monkeypatch.setattr(T, "save_checkpoint", lambda path, **st: writes.append((Path(path).name, st["train_state"]["step"]))
+                        or real(path, **st))
+    tr = Trainer(preset("phase1", **{**kw, "exp_name": "se2"}, ckpt_interval=2 * spe + 1))  # every 3 epochs
+    tr.fit()
+    tr.close()
+    epoch_files = sorted(p.name for p in (tmp_path / "c" / "se2").glob("epoch_*.pt"))
+    assert epoch_files == ["epoch_002.pt", "epoch_004.pt"], (spe, writes)
+    interval = 2 * spe + 1  # latest.pt: every `interval` steps, and at the due epoch ends
+    assert [s for n, s in writes if n == "latest.pt"] == sorted([*range(interval, 5 * spe + 1, interval), 3 * spe, 5 * spe])
+    monkeypatch.setattr(T, "save_checkpoint", real)
+    tr = Trainer(preset("phase1", **{**kw, "exp_name": "se3", "epochs": 2}, ckpt_interval=spe))  # interval <= epoch
+    tr.fit()
+    tr.close()
+    assert sorted(p.name for p in (tmp_path / "c" / "se3").glob("epoch_*.pt")) == ["epoch_000.pt", "epoch_001.pt"]

@@ -475,6 +475,15 @@ class Trainer:
                 save_checkpoint(self.ckpt_dir / "best.pt", **state)
         D.barrier()
 
+    def _epoch_file_due(self, final: bool) -> bool:
+        """Epoch-end checkpoint (latest.pt + epoch_NNN.pt) due? Every epoch, unless epochs are shorter than
+        ``ckpt_interval`` steps: then every ceil(ckpt_interval / steps_per_epoch) epochs and at the end, so a
+        small dataset (a 100-frame clip: ~17 steps per epoch) does not write two full checkpoints every few
+        seconds; a crash still costs at most ~ckpt_interval steps, as the interval promises."""
+        spe, interval = self.steps_per_epoch, self.tc.ckpt_interval
+        every = -(-interval // spe) if interval > spe else 1
+        return final or self.epoch % every == 0
+
     def _prune_epoch_files(self) -> None:
         keep = self.tc.keep_epoch_ckpts
         if keep > 0:
@@ -722,7 +731,9 @@ class Trainer:
                 validated_at = self.step
                 improved = res["psnr"] > self.best_psnr
                 self.best_psnr = max(self.best_psnr, res["psnr"])
-            self.save(epoch_file=True, best=improved)
+            due = self._epoch_file_due(final=stopped or self.epoch >= tc.epochs)
+            if due or improved:
+                self.save(epoch_file=due, best=improved)
         if self.step > start_step and validated_at != self.step:  # stopped inside an epoch
             res = self.validate()
             improved = res["psnr"] > self.best_psnr
