@@ -140,6 +140,39 @@ def test_per_sample_t_matches_single_sample_runs() -> None:
     assert (swapped - both).abs().max() > 1e-4  # t is used, per sample
 
 
+@pytest.mark.parametrize("phase", [1, 2])
+def test_training_and_validation_forwards_compute_the_same_function(phase: int) -> None:
+    """Issue 16, item 1: a Phase-2 run validated far below what its training loss implied. The trainer's
+    two forwards must agree: train mode with autograd on a batch (the training step) and eval mode under
+    no_grad / inference_mode one sample at a time (``Trainer.validate``), on a perturbed (trained-like)
+    model whose flows, mask and residual are all non-trivial. (On the H100 the diagnosis found them equal
+    to 0.01 dB; this keeps any mode-, grad- or batch-dependent path, e.g. an in-place op taken only
+    without autograd, from silently splitting them.)"""
+    torch.manual_seed(0)
+    model = create_model(f"phase{phase}_hybrid", tiny=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05 * (p.std() if p.numel() > 1 else 1.0).clamp_min(0.02))
+    x0, x1 = _pair(3, 40, 56, seed=1)
+    t = torch.tensor([0.25, 0.5, 0.8])
+    model.train()
+    out_train = model(x0, x1, t, return_aux=True)
+    out_train[0].mean().backward()  # the training step's graph really was built
+    model.eval()
+    with torch.no_grad():
+        out_eval = model(x0, x1, t, return_aux=True)
+    with torch.inference_mode():
+        one = [model(x0[i : i + 1], x1[i : i + 1], t[i : i + 1], return_aux=True) for i in range(3)]
+    torch.testing.assert_close(out_eval[0], out_train[0].detach(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(torch.cat([o[0] for o in one]), out_train[0].detach(), rtol=0, atol=1e-5)
+    if phase >= 2:
+        flows = out_train[1]["flow_t0"].detach()
+        assert flows.abs().max() > 0.05 and out_train[1]["residual"].detach().abs().max() > 1e-3  # non-trivial
+        for key in ("flow_t0", "flow_t1", "mask", "residual"):
+            torch.testing.assert_close(torch.cat([o[1][key] for o in one]), out_train[1][key].detach(),
+                                       rtol=0, atol=1e-4, msg=key)
+
+
 # ----------------------------------------------------------------------------- errors
 def test_bad_inputs_give_clear_errors() -> None:
     from vfi_lib.infer import predict
