@@ -116,6 +116,9 @@ def effective_warmup(warmup_steps: int, total_steps: int) -> int:
     return min(AUTO_WARMUP_MAX, max(1, total_steps // 10))
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _ignore_stop_signals(_worker_id: int) -> None:
     """DataLoader workers ignore SIGINT and SIGTERM: Ctrl-C, ``timeout`` and batch schedulers signal the
     whole process group, and a worker killed by it made the main process fail while it was finishing its
@@ -123,6 +126,29 @@ def _ignore_stop_signals(_worker_id: int) -> None:
     they exit on their own when their parent dies)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by StopSafeDataLoader.__iter__
+
+
+class StopSafeDataLoader(DataLoader):
+    """A DataLoader whose workers survive a SIGINT/SIGTERM sent to the process group (training and
+    validation loaders alike). The signals stay blocked while ``iter()`` forks the workers, so one that
+    arrives in that window is not fatal to a worker that has not yet run ``_ignore_stop_signals``; the main
+    process receives it as soon as the workers are started."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("num_workers"):
+            kwargs.setdefault("worker_init_fn", _ignore_stop_signals)
+        super().__init__(*args, **kwargs)
+
+    def __iter__(self):  # type: ignore[override]
+        if not self.num_workers or not hasattr(signal, "pthread_sigmask"):
+            return super().__iter__()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            return super().__iter__()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def signal_name(signum: int | None) -> str:
@@ -505,7 +531,7 @@ class Trainer:
             self.train_set.set_epoch(epoch)
         sampler = SkipSampler(self._sampler(self.train_set, epoch), self.step_in_epoch * tc.batch_size * tc.grad_accum)
         g = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)  # worker seeds; never the global RNG
-        return DataLoader(
+        return StopSafeDataLoader(
             SeededItems(self.train_set, tc.seed, epoch),
             batch_size=tc.batch_size,
             sampler=sampler,
@@ -514,7 +540,6 @@ class Trainer:
             drop_last=True,
             generator=g,
             persistent_workers=False,
-            worker_init_fn=_ignore_stop_signals if self.num_workers else None,
         )
 
     def _pause_hook(self) -> None:
@@ -669,7 +694,7 @@ class Trainer:
         model.eval()
         n = len(self.val_set) if not tc.val_limit else min(tc.val_limit, len(self.val_set))
         shard = list(range(self.dist.rank, n, self.dist.world_size))
-        loader = DataLoader(torch.utils.data.Subset(self.val_set, shard), batch_size=1, shuffle=False,
+        loader = StopSafeDataLoader(torch.utils.data.Subset(self.val_set, shard), batch_size=1, shuffle=False,
                             num_workers=min(self.num_workers, 2), generator=torch.Generator().manual_seed(0))
         acc = torch.zeros(3, dtype=torch.float64, device=self.device)  # psnr sum, ssim sum, count
         t0 = time.time()
