@@ -69,6 +69,10 @@ class ModelConfig:
     flow_depth: int = 8  # residual 3x3 convs per IFNet block, at 1/4 of the block's resolution (RIFE 4.x: 8)
     flow_use_features: bool = True  # condition the flow blocks on LGS features
     flow_feat_channels: int = 16  # LGS features are 1x1-projected to this many channels per frame for the flow blocks
+    flow_corr_radius: int = 0  # > 0: the IFNet starts from a symmetric cost volume's soft-argmin flow (vfi_lib.model.cost_volume), +-4R px of the first block's grid
+    flow_corr_channels: int = 32  # feature channels of the cost volume's encoder
+    flow_corr_stride: int = 2  # the cost volume's grid: 1/stride of the first block's grid (1, 2 or 4)
+    flow_corr_refine_radius: int = 0  # > 0 (with flow_corr_radius): a local volume around the running flow before every later block, +-4r px of its grid
     feature_prewarp: bool = True  # warp backbone features to time t before synthesis
     refine_channels: tuple[int, ...] = (32, 64, 160, 256)  # U-Net widths, fine -> coarse (level 2 = 1/4 also takes the pre-warped LGS features); phase 2 at ~9.0M
 
@@ -94,6 +98,13 @@ class ModelConfig:
             raise ConfigError(
                 f"model.flow_depth must be >= 0 and model.flow_feat_channels >= 1, got {self.flow_depth}, "
                 f"{self.flow_feat_channels}"
+            )
+        if (self.flow_corr_radius < 0 or self.flow_corr_channels < 2 or self.flow_corr_stride not in (1, 2, 4)
+                or self.flow_corr_refine_radius < 0):
+            raise ConfigError(
+                f"model.flow_corr_radius and model.flow_corr_refine_radius must be >= 0 (0: off), "
+                f"model.flow_corr_channels >= 2 and model.flow_corr_stride 1, 2 or 4, got {self.flow_corr_radius}, "
+                f"{self.flow_corr_refine_radius}, {self.flow_corr_channels}, {self.flow_corr_stride}"
             )
         if self.mhc_n < 1:
             raise ConfigError(f"model.mhc_n must be >= 1, got {self.mhc_n}")

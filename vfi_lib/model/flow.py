@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vfi_lib.config import ModelConfig
+from vfi_lib.model.cost_volume import CostVolumeFlow
 from vfi_lib.model.warp import resize_flow, warp
 
 __all__ = ["IFBlock", "IFNet", "time_plane"]
@@ -66,21 +67,28 @@ class IFBlock(nn.Module):
     and a conv + PixelShuffle(4) returns to h, w (RIFE 4.x upsamples by transposed conv + shuffle).
     """
 
-    def __init__(self, in_ch: int, c: int, depth: int) -> None:
+    def __init__(self, in_ch: int, c: int, depth: int, side_ch: int = 0) -> None:
         super().__init__()
         self.down = nn.Sequential(
             nn.Conv2d(in_ch, c // 2, 3, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(c // 2, c, 3, 2, 1), nn.LeakyReLU(0.2),
         )
+        # optional side input at h/2 (the cost volume), added to the first conv's output before its activation
+        self.side = nn.Conv2d(side_ch, c // 2, 1) if side_ch else None
         self.body = nn.Sequential(*[ResConv(c) for _ in range(depth)])
         self.head = nn.Sequential(nn.Conv2d(c, 5 * 16, 3, 1, 1), nn.PixelShuffle(4))
         with torch.no_grad():  # start close to "no correction" so early warps stay sane
             self.head[0].weight.mul_(0.1)
             self.head[0].bias.zero_()
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, in_ch, h, w); side (B, side_ch, h', w') or None, resized to the (ceil(h/2), ceil(w/2)) grid."""
         h, w = x.shape[-2:]
-        y = self.head(self.body(self.down(x)))[..., :h, :w]  # (B, 5, 4*ceil(h/4), ...) -> (B, 5, h, w)
+        y = self.down[0](x)
+        if self.side is not None and side is not None:
+            y = y + self.side(_resize(side.to(y.dtype), *y.shape[-2:]))
+        y = self.down[2](self.down[1](y))
+        y = self.head(self.body(self.down[3](y)))[..., :h, :w]  # (B, 5, 4*ceil(h/4), ...) -> (B, 5, h, w)
         return y[:, :4], y[:, 4:5]
 
 
@@ -103,7 +111,12 @@ class IFNet(nn.Module):
         )
         # per block: I0, I1, W(I0), W(I1) (12) + t (1) + mask logit (1) + flows (4) + features (2 fc)
         in_ch = 12 + 1 + 1 + 4 + 2 * fc
-        self.blocks = nn.ModuleList(IFBlock(in_ch, c, cfg.flow_depth) for c in cfg.flow_channels)
+        self.corr = (CostVolumeFlow(cfg.flow_corr_radius, cfg.flow_corr_channels, cfg.flow_corr_stride,
+                                    cfg.flow_corr_refine_radius) if cfg.flow_corr_radius > 0 else None)
+        side = [0] * len(cfg.flow_channels)
+        if self.corr is not None:
+            side = [self.corr.num_displacements] + [self.corr.num_refine_displacements] * (len(side) - 1)
+        self.blocks = nn.ModuleList(IFBlock(in_ch, c, cfg.flow_depth, side_ch=k) for c, k in zip(cfg.flow_channels, side))
 
     def forward(
         self,
@@ -132,20 +145,27 @@ class IFNet(nn.Module):
         if self.use_features:
             pf = self.feat_proj(torch.cat([feat0, feat1], 0))  # (2B, fc, h, w), shared projection
             p0, p1 = pf[:b], pf[b:]
-        flow = logit = None  # running (F_t0 | F_t1) (B, 4, h, w) px and mask logit (B, 1, h, w), on the block grid
+        flow = logit = cost = None  # running (F_t0 | F_t1) (B, 4, h, w) px and mask logit (B, 1, h, w), on the block grid
         levels = []
         for i, block in enumerate(self.blocks):
             s = self.scales[i] / scale
             h, w = max(1, round(H / s)), max(1, round(W / s))
             x0 = _resize(img0, h, w)
             x1 = _resize(img1, h, w)
-            if flow is None:  # first block: zero flow, warping is the identity
+            if flow is None and self.corr is not None:  # first block: refine the cost volume's soft-argmin
+                flow, cost = self.corr.init(x0, x1, t)
+                logit = x0.new_zeros(b, 1, h, w, dtype=torch.float32)
+                w0, w1 = warp(x0, flow[:, :2]), warp(x1, flow[:, 2:])
+            elif flow is None:  # first block: zero flow, warping is the identity
                 flow = x0.new_zeros(b, 4, h, w, dtype=torch.float32)
                 logit = x0.new_zeros(b, 1, h, w, dtype=torch.float32)
                 w0, w1 = x0, x1
             else:  # the running estimate moves to this block's grid once
                 flow = resize_flow(flow, (h, w))
                 logit = _resize(logit, h, w)
+                cost = None
+                if self.corr is not None and self.corr.refine_radius:  # local matching around it
+                    flow, cost = self.corr.refine(x0, x1, t, flow)
                 w0, w1 = warp(x0, flow[:, :2]), warp(x1, flow[:, 2:])
             parts = [x0, x1, w0, w1, time_plane(t, x0), logit.to(x0.dtype), flow.to(x0.dtype)]
             if self.use_features:
@@ -153,7 +173,7 @@ class IFNet(nn.Module):
                 if i > 0:
                     q0, q1 = warp(q0, flow[:, :2]), warp(q1, flow[:, 2:])
                 parts += [q0, q1]
-            dflow, dlogit = block(torch.cat(parts, 1))  # (B, 4, h, w), (B, 1, h, w)
+            dflow, dlogit = block(torch.cat(parts, 1), cost)  # (B, 4, h, w), (B, 1, h, w)
             flow = flow + dflow.float()
             logit = logit + dlogit.float()
             if return_levels:
