@@ -124,7 +124,7 @@ def test_refine_corrects_a_wrong_flow_toward_the_true_one() -> None:
 
 
 def test_ifnet_with_cost_volume_shapes_gradients_and_config() -> None:
-    cfg = preset("phase2", tiny=True, flow_corr_radius=2, flow_corr_channels=8).model
+    cfg = preset("phase2", tiny=True, flow_corr_radius=2, flow_corr_channels=8, flow_corr_refine_radius=0).model
     net = IFNet(cfg, feat_channels=0)
     assert net.corr is not None and net.blocks[0].side is not None and net.blocks[1].side is None
     cfg = preset("phase2", tiny=True, flow_corr_radius=2, flow_corr_channels=8, flow_corr_refine_radius=1).model
@@ -137,8 +137,48 @@ def test_ifnet_with_cost_volume_shapes_gradients_and_config() -> None:
     for p in (net.corr.encoder[0].weight, net.corr.log_inv_temp, net.blocks[0].side.weight,
               net.corr.encoder4[1].weight, net.corr.log_inv_temp_refine, net.blocks[2].side.weight):
         assert p.grad is not None and p.grad.abs().sum() > 0
-    assert IFNet(preset("phase2", tiny=True).model).corr is None  # off unless asked for
+    assert IFNet(preset("phase2", tiny=True, flow_corr_radius=0).model).corr is None
     with pytest.raises(ConfigError, match="flow_corr_stride"):
         preset("phase2", flow_corr_radius=4, flow_corr_stride=3)
     with pytest.raises(ConfigError, match="flow_corr_radius"):
         preset("phase2", flow_corr_radius=-1)
+
+
+def test_checkpoints_from_before_the_cost_volume_still_load(tmp_path) -> None:
+    """A checkpoint whose saved config predates model.flow_corr_* rebuilds without the cost volume (the
+    field's legacy value), loads its weights exactly, and a resume with today's defaults names the field."""
+    from vfi_lib.checkpoint import IncompatibleCheckpointError, check_compatible, load_model, save_checkpoint
+    from vfi_lib.model import build_model
+
+    old_cfg = preset("phase2", tiny=True, flow_corr_radius=0)
+    model = build_model(old_cfg)
+    saved = old_cfg.to_dict()
+    for k in ("flow_corr_radius", "flow_corr_channels", "flow_corr_stride", "flow_corr_refine_radius"):
+        del saved["model"][k]
+    save_checkpoint(tmp_path / "old.pt", config=saved, model=model.state_dict())
+    loaded = load_model(tmp_path / "old.pt")
+    assert loaded.flow.corr is None
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    assert build_model(preset("phase2", tiny=True)).flow.corr is not None  # today's default has it
+    with pytest.raises(IncompatibleCheckpointError, match="flow_corr_radius: checkpoint=0, current=4"):
+        check_compatible(saved, preset("phase2", tiny=True), tmp_path / "old.pt")
+
+
+def test_probe_translation_sanity_set_is_consistent() -> None:
+    """scripts/flow_learnability_probe.py --data translate: both frames warped to t by the given flows agree."""
+    import importlib.util
+    from pathlib import Path
+
+    from vfi_lib.model.warp import warp
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "flow_learnability_probe.py"
+    spec = importlib.util.spec_from_file_location("flow_learnability_probe", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    b = probe.translation_batch(step=3, batch=4, crop=48)
+    img0, img1 = (b[k].float() / 255 for k in ("img0", "img1"))
+    assert b["flow_t0"].abs().amax() > 0 and torch.equal(b["flow_t1"], -b["flow_t0"])
+    w0, w1 = warp(img0, b["flow_t0"]), warp(img1, b["flow_t1"])
+    assert (w0 - w1)[..., 8:-8, 8:-8].abs().max() < 1e-5
+    assert (img0 - img1)[..., 8:-8, 8:-8].abs().max() > 0.05  # the frames themselves differ

@@ -47,7 +47,7 @@ def test_shapes_features_and_mask_range() -> None:
 @pytest.mark.parametrize("scale", [1.0, 0.5])
 def test_flow_vectors_rescale_with_block_and_run_scale(scale: float) -> None:
     """A block emitting a constant residual of c block-pixels adds c * s_i / scale full-res pixels."""
-    net = IFNet(_tiny_cfg(flow_use_features=False))
+    net = IFNet(_tiny_cfg(flow_use_features=False, flow_corr_radius=0))  # the recurrence without matching
     c = 0.25
     with torch.no_grad():
         for blk in net.blocks:
@@ -70,7 +70,7 @@ def test_accumulates_on_block_grids_and_upsamples_once() -> None:
     from vfi_lib.model.warp import resize_flow
 
     torch.manual_seed(0)
-    net = IFNet(_tiny_cfg(flow_use_features=False))
+    net = IFNet(_tiny_cfg(flow_use_features=False, flow_corr_radius=0))  # the recurrence without matching
     for blk in net.blocks:  # larger, non-constant residuals so that the resizes matter
         torch.nn.init.normal_(blk.head[0].weight, std=0.05)
         torch.nn.init.normal_(blk.head[0].bias, std=0.5)
@@ -158,7 +158,7 @@ def test_learns_known_motion_at_any_t() -> None:
     torch.set_num_threads(2)
     try:
         torch.manual_seed(0)
-        net = IFNet(_tiny_cfg(flow_use_features=False))
+        net = IFNet(_tiny_cfg(flow_use_features=False, flow_corr_radius=0))  # the recurrence without matching
         opt = torch.optim.Adam(net.parameters(), 1e-3)
         g = torch.Generator().manual_seed(0)
         ts = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0])

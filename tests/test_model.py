@@ -152,7 +152,7 @@ def test_training_and_validation_forwards_compute_the_same_function(phase: int) 
     model = create_model(f"phase{phase}_hybrid", tiny=True)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05 * (p.std() if p.numel() > 1 else 1.0).clamp_min(0.02))
+            p.add_(torch.randn_like(p) * 0.05 * (p.std() if p.numel() > 1 else p.new_ones(())).clamp_min(0.02))
     x0, x1 = _pair(3, 40, 56, seed=1)
     t = torch.tensor([0.25, 0.5, 0.8])
     model.train()

@@ -526,8 +526,13 @@ def test_scrubber_predictor():
     assert fn(a, b, 0.0) is a and fn(a, b, 1.0) is b  # the inputs themselves at the ends
     mid = fn(a, b, 0.5)
     assert mid.shape == a.shape and mid.dtype == np.uint8
-    # the untrained model starts at zero residual over its blend: close to the average of the inputs
-    assert np.abs(mid.astype(float) - (a.astype(float) + b) / 2).mean() < 20
+    # untrained: a static scene stays put (the symmetric cost volume's soft-argmin is exactly 0 for two
+    # equal frames at t = 0.5, the flow blocks start near zero and the residual at zero)
+    import cv2
+
+    smooth = cv2.resize(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8), (48, 32), interpolation=cv2.INTER_CUBIC)
+    same = fn(smooth, smooth, 0.5)
+    assert np.abs(same.astype(float) - smooth).mean() < 2
 
 
 # ---------------------------------------------------------------------------------------------- 40

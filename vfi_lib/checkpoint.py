@@ -146,8 +146,10 @@ def model_config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[st
 
 def check_compatible(saved_cfg: dict[str, Any], cfg: Any, path: str | Path = "") -> None:
     """Raise :class:`IncompatibleCheckpointError` if the checkpoint's model config differs from ``cfg``."""
+    from vfi_lib.config import upgrade_saved_config
+
     current = cfg.to_dict()["model"]
-    diffs = model_config_diff(saved_cfg.get("model", {}), current)
+    diffs = model_config_diff(upgrade_saved_config(saved_cfg).get("model", {}), current)
     if diffs:
         raise IncompatibleCheckpointError(
             f"checkpoint {str(path)!r} was trained with a different model configuration:\n  "
@@ -216,7 +218,7 @@ def load_model(
     ``ssm_backend="torch"`` to run a checkpoint trained with the Triton kernels on a CPU. The model
     is returned in eval mode on ``device``; ``model.checkpoint_path`` records the file.
     """
-    from vfi_lib.config import Config
+    from vfi_lib.config import Config, upgrade_saved_config
     from vfi_lib.model import build_model
 
     bad = sorted(set(model_overrides) - RUNTIME_MODEL_FIELDS)
@@ -224,7 +226,7 @@ def load_model(
         raise ValueError(f"load_model: {bad} change the weights; only {sorted(RUNTIME_MODEL_FIELDS)} can be overridden")
     path = resolve_checkpoint(path_or_name, ckpt_dir)
     state = load_checkpoint(path)
-    cfg = Config.from_dict(state["config"])
+    cfg = Config.from_dict(upgrade_saved_config(state["config"]))
     overrides = {f"model.{k}": v for k, v in model_overrides.items() if v is not None}
     if overrides:
         cfg = cfg.override(**overrides)

@@ -69,10 +69,10 @@ class ModelConfig:
     flow_depth: int = 8  # residual 3x3 convs per IFNet block, at 1/4 of the block's resolution (RIFE 4.x: 8)
     flow_use_features: bool = True  # condition the flow blocks on LGS features
     flow_feat_channels: int = 16  # LGS features are 1x1-projected to this many channels per frame for the flow blocks
-    flow_corr_radius: int = 0  # > 0: the IFNet starts from a symmetric cost volume's soft-argmin flow (vfi_lib.model.cost_volume), +-4R px of the first block's grid
+    flow_corr_radius: int = 4  # > 0: the IFNet starts from a symmetric cost volume's soft-argmin flow (vfi_lib.model.cost_volume), +-sR px of the first block's grid; 0: off (checkpoints before 2026-12-07)
     flow_corr_channels: int = 32  # feature channels of the cost volume's encoder
     flow_corr_stride: int = 2  # the cost volume's grid: 1/stride of the first block's grid (1, 2 or 4)
-    flow_corr_refine_radius: int = 0  # > 0 (with flow_corr_radius): a local volume around the running flow before every later block, +-4r px of its grid
+    flow_corr_refine_radius: int = 3  # > 0 (with flow_corr_radius): a local volume around the running flow before every later block, +-4r px of its grid
     feature_prewarp: bool = True  # warp backbone features to time t before synthesis
     refine_channels: tuple[int, ...] = (32, 64, 160, 256)  # U-Net widths, fine -> coarse (level 2 = 1/4 also takes the pre-warped LGS features); phase 2 at ~9.0M
 
@@ -282,6 +282,20 @@ class Config:
         return Config.from_dict(d)
 
 
+# Model fields added after checkpoints had been written, with the value that rebuilds those checkpoints'
+# architecture. A saved config lists every field of its time, so a missing one means "before the field".
+LEGACY_MODEL_VALUES: dict[str, Any] = {"flow_corr_radius": 0}
+
+
+def upgrade_saved_config(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict read from a checkpoint or run directory, with :data:`LEGACY_MODEL_VALUES` for the
+    fields it predates (the rest of the dict unchanged)."""
+    model = dict(d.get("model", {}))
+    for k, v in LEGACY_MODEL_VALUES.items():
+        model.setdefault(k, v)
+    return {**d, "model": model}
+
+
 # ----------------------------------------------------------------------------- presets
 # Each preset is a small override of the dataclass defaults (the defaults are phase 1).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -318,6 +332,7 @@ TINY: dict[str, Any] = {
     "model.headdim": 8,
     "model.chunk_size": 64,
     "model.flow_channels": (32, 24, 16),
+    "model.flow_corr_channels": 8,
     "model.refine_channels": (8, 16, 24, 32),
 }
 

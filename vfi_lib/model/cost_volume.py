@@ -70,10 +70,11 @@ def symmetric_volume(f0: torch.Tensor, f1: torch.Tensor, t: torch.Tensor, disp: 
     if flow is not None:
         fl = flow.float().permute(0, 2, 3, 1).unsqueeze(1)  # (B, 1, h, w, 4)
         p0, p1 = p0 + fl[..., :2], p1 + fl[..., 2:]
-    scale = torch.tensor([2.0 / w, 2.0 / h], device=f0.device)
 
     def sample(f: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:  # pos (B, D, h, w, 2) px -> (B, C, D, h, w)
-        grid = ((pos + 0.5) * scale - 1.0).reshape(b, d * h, w, 2)
+        # pixel centres -> grid_sample's [-1, 1] (align_corners=False); Python-float scales: no host tensor
+        grid = torch.stack([(pos[..., 0] + 0.5) * (2.0 / w) - 1.0, (pos[..., 1] + 0.5) * (2.0 / h) - 1.0], -1)
+        grid = grid.reshape(b, d * h, w, 2)
         out = F.grid_sample(f, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return out.view(b, c, d, h, w)
 

@@ -23,6 +23,13 @@ also given backbone (LGS) features of both frames, projected to ``cfg.flow_feat_
 channels, resized to the block's grid and warped with the current flows (as RIFE 4.x warps its
 learned image features).
 
+With ``cfg.flow_corr_radius > 0`` (the default) the IFNet matches explicitly (``vfi_lib.model.cost_volume``;
+a purely convolutional IFNet did not learn to match in a short from-scratch training, issue 16): the
+initial estimate (F, m)^(0) starts from the soft-argmin flow of a wide symmetric cost volume instead of
+zero (and block 0 sees both inputs warped by it), with ``cfg.flow_corr_refine_radius > 0`` every later
+block's resized estimate is first corrected by the soft-argmin of a local volume around it, and each
+volume enters its block as a side input (``IFBlock.side``).
+
 ``scale`` is RIFE's ``--scale``: every block runs at ``s_i / scale`` (0.5 at 1080p, 0.25 at 4K); the
 flows are estimated at that reduced resolution and resized back with vectors multiplied by 1/scale
 (``resize_flow``). Flows are accumulated in float32 (pixel magnitudes at 4K do not fit bf16).

@@ -732,7 +732,7 @@ def scrubber_predictor(predictor: str = "model", ckpt: str = "") -> Callable | N
 
     model, trained = model_or_untrained(ckpt, "phase2_hybrid", tiny=True)
     if not trained:
-        print("note: untrained tiny Phase-2 model: predictions are close to the blend of the inputs")
+        print("note: untrained tiny Phase-2 model (random matching features): rough predictions; pass a checkpoint")
 
     def predict_fn(img0: np.ndarray, img1: np.ndarray, t: float) -> np.ndarray:
         if t <= 0.0 or t >= 1.0:

@@ -225,10 +225,10 @@ def param_count(run: Run) -> int | None:
     """Parameters of the model described by the run's saved config (built on CPU), or None."""
     if not run.config:
         return None
-    from vfi_lib.config import Config
+    from vfi_lib.config import Config, upgrade_saved_config
     from vfi_lib.model import build_model, count_parameters
 
-    return count_parameters(build_model(Config.from_dict(run.config)))
+    return count_parameters(build_model(Config.from_dict(upgrade_saved_config(run.config))))
 
 
 def summarize(run: Run) -> dict[str, Any]:
