@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--corr_refine", type=int, default=0, help="model.flow_corr_refine_radius (0: no local volumes)")
     ap.add_argument("--data", choices=("synthetic", "translate"), default="synthetic",
                     help="translate: the global-translation sanity set (translation_batch)")
+    ap.add_argument("--levels", action="store_true",
+                    help="supervise every level (flow_levels: the cost volume's init and each block's estimate), "
+                         "as RIFE's distillation loss does, instead of the final flow only")
     ap.add_argument("--bound", type=float, default=0.0,
                     help="experiment: each block's flow update = B tanh(raw / B) (block-grid px) and the running "
                          "flow enters the block divided by B")
@@ -102,9 +105,13 @@ def main() -> None:
         b = (translation_batch(step, args.batch, args.crop) if args.data == "translate" else
              torch.utils.data.default_collate([ds[i] for i in range(args.batch * step, args.batch * (step + 1))]))
         img0, img1 = (b[k].float() / 255 for k in ("img0", "img1"))  # (B, 3, H, W)
-        out = net(img0, img1, b["t"].float())
+        out = net(img0, img1, b["t"].float(), return_levels=args.levels)
         gt = {k: b[k].float() for k in ("flow_t0", "flow_t1")}
-        loss = sum((out[k] - gt[k]).abs().mean() for k in gt) / 2
+        if args.levels:
+            g4 = torch.cat([gt["flow_t0"], gt["flow_t1"]], 1)
+            loss = sum((lv - g4).abs().mean() for lv in out["flow_levels"]) / len(out["flow_levels"])
+        else:
+            loss = sum((out[k] - gt[k]).abs().mean() for k in gt) / 2
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from vfi_lib.config import ConfigError, preset
 from vfi_lib.model.cost_volume import CostVolumeFlow, symmetric_volume
 from vfi_lib.model.flow import IFNet
+from vfi_lib.model.warp import resize_flow
 
 
 def _naive_integer_volume(f0: torch.Tensor, f1: torch.Tensor, t: float, radius: int) -> torch.Tensor:
@@ -131,8 +132,15 @@ def test_ifnet_with_cost_volume_shapes_gradients_and_config() -> None:
     net = IFNet(cfg, feat_channels=0)
     assert [b.side.in_channels for b in net.blocks] == [25, 9, 9]
     img0, img1 = torch.rand(2, 3, 40, 56), torch.rand(2, 3, 40, 56)
-    out = net(img0, img1, torch.tensor([0.3, 0.7]))
+    out = net(img0, img1, torch.tensor([0.3, 0.7]), return_levels=True)
     assert out["flow_t0"].shape == (2, 2, 40, 56) and out["flow_t0"].dtype == torch.float32
+    levels = out["flow_levels"]  # the cost volume's initial flow, then the estimate after each block
+    assert len(levels) == len(net.blocks) + 1
+    torch.testing.assert_close(levels[-1], torch.cat([out["flow_t0"], out["flow_t1"]], 1))
+    init, _ = net.corr.init(F.interpolate(img0, size=(10, 14), mode="bilinear", align_corners=False),
+                            F.interpolate(img1, size=(10, 14), mode="bilinear", align_corners=False),
+                            torch.tensor([0.3, 0.7]))
+    torch.testing.assert_close(levels[0], resize_flow(init, (40, 56)))
     (out["flow_t0"].square().mean() + out["flow_t1"].abs().mean()).backward()
     for p in (net.corr.encoder[0].weight, net.corr.log_inv_temp, net.blocks[0].side.weight,
               net.corr.encoder4[1].weight, net.corr.log_inv_temp_refine, net.blocks[2].side.weight):

@@ -141,7 +141,7 @@ class IFNet(nn.Module):
         (weight of the warped frame 0) and ``mask_logit`` (see the module docstring for the
         recurrence). With ``return_levels`` also ``flow_levels``: the estimate after each block,
         R_HW(F^(i)), each (B, 4, H, W) float32 (for multi-scale supervision; upsampled only when
-        asked for).
+        asked for), preceded by the cost volume's soft-argmin initialisation when it is on.
         """
         if scale <= 0:
             raise ValueError(f"IFNet: scale must be > 0 (RIFE --scale, e.g. 0.5 for 4K), got {scale}")
@@ -161,6 +161,8 @@ class IFNet(nn.Module):
             x1 = _resize(img1, h, w)
             if flow is None and self.corr is not None:  # first block: refine the cost volume's soft-argmin
                 flow, cost = self.corr.init(x0, x1, t)
+                if return_levels:
+                    levels.append(resize_flow(flow, (H, W)))  # the cost volume's own estimate comes first
                 logit = x0.new_zeros(b, 1, h, w, dtype=torch.float32)
                 w0, w1 = warp(x0, flow[:, :2]), warp(x1, flow[:, 2:])
             elif flow is None:  # first block: zero flow, warping is the identity
