@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--corr", type=int, default=0, help="model.flow_corr_radius (0: no cost volume)")
     ap.add_argument("--corr_refine", type=int, default=0, help="model.flow_corr_refine_radius (0: no local volumes)")
+    ap.add_argument("--corr_channels", type=int, default=32, help="model.flow_corr_channels")
     ap.add_argument("--data", choices=("synthetic", "translate"), default="synthetic",
                     help="translate: the global-translation sanity set (translation_batch)")
     ap.add_argument("--levels", action="store_true",
@@ -92,7 +93,7 @@ def main() -> None:
         flow_mod._resize = lambda x, h, w: x if x.shape[-2:] == (h, w) else F.interpolate(
             x, size=(h, w), mode="bilinear", align_corners=False, antialias=h < x.shape[-2])
     cfg = preset("phase2", dataset="synthetic", crop_size=args.crop, batch_size=args.batch, flow_corr_radius=args.corr,
-                 flow_corr_refine_radius=args.corr_refine)
+                 flow_corr_refine_radius=args.corr_refine, flow_corr_channels=args.corr_channels)
     net = flow_mod.IFNet(cfg.model, feat_channels=0)
     if args.bound > 0:
         for blk in net.blocks:

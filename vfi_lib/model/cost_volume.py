@@ -1,22 +1,24 @@
-"""Symmetric local cost volume with a soft-argmin flow initialisation for the IFNet (Phase 2/3).
+"""Symmetric cost volumes with soft-argmin flow estimates for the IFNet (Phase 2/3).
 
 A convolutional IFNet has to *discover* matching from the loss alone, and from scratch it did not in a
-few hundred steps (issue 16: ``scripts/flow_learnability_probe.py``). Correlation layers (FlowNetC,
-PWC-Net: Sun et al., CVPR 2018, Eq. 1) hand the matching to the network explicitly. Here the volume is
-*symmetric in time*, as bilateral cost volumes in VFI are (e.g. BMBC, Park et al., ECCV 2020): a
-candidate motion d (frame 0 -> frame 1, on the coarse grid) is scored at the intermediate position p by
+few hundred steps (issue 16: ``scripts/flow_learnability_probe.py``). Correlation layers (FlowNetC;
+PWC-Net, Sun et al., CVPR 2018, Eq. 1) hand the matching to the network explicitly. Here the volume is
+*symmetric in time*, as bilateral cost volumes in VFI are (BMBC, Park et al., ECCV 2020): a candidate
+motion d (frame 0 -> frame 1, feature-grid px) is scored at the intermediate position p, around a
+current estimate (F_t0, F_t1) (zero for the initial volume), by
 
-    c_d(p) = cos( f0(p - t d), f1(p + (1 - t) d) ),     d in {-R..R}^2
+    c_d(p) = cos( f0(p + F_t0(p) - t d), f1(p + F_t1(p) + (1 - t) d) ),     d in {-R..R}^2
 
-(features sampled bilinearly; cosine similarity, so the volume is informative from the first step: with
-a raw dot product a freshly initialised encoder gives near-equal costs, a flat softmax and d* = 0, and
-the probe did not move off the zero-flow error), so its soft-argmin ``d*(p) = sum_d softmax_d(c_d(p) / tau) d``
-(learned 1/tau, initially 10) gives the
-two intermediate flows directly: ``F_t0 = -t d*`` and ``F_t1 = (1 - t) d*`` (linear motion through p).
-The features f0, f1 (B, C, h/s, w/s) come from a small shared conv encoder of the images on the first
-IFNet block's grid (h, w) (stride s, default 2: 1/8 of the input at scale 1), so the volume covers
-+-sR block-grid pixels. The IFNet blocks then refine
-this estimate as a residual (they see both frames warped by it).
+with bilinear sampling and each feature channel centred over the image first. The cosine keeps the
+volume informative from the first step (a fresh encoder's raw dot products are near-equal, the softmax
+flat and d* = 0; its uncentred cosines were 0.76-1.0 everywhere). The soft-argmin
+``d*(p) = sum_d softmax_d(c_d(p) / tau) d`` (learned 1/tau, initially 10) gives the two intermediate
+flows directly: ``F_t0 += -t d*``, ``F_t1 += (1 - t) d*`` (linear motion through p).
+
+The features come from a small shared conv encoder of the images on each block's grid (h, w): the
+initial volume at stride s (default 2, 1/8 of the input at scale 1; +-sR block pixels), the local
+volumes before later blocks at stride 4. The IFNet blocks refine each estimate as a residual (they see
+both frames warped by it) and take the volume as a side input.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class IFNet(nn.Module):
             parts = [x0, x1, w0, w1, time_plane(t, x0), logit.to(x0.dtype), flow.to(x0.dtype)]
             if self.use_features:
                 q0, q1 = _resize(p0, h, w), _resize(p1, h, w)
-                if i > 0:
+                if i > 0 or self.corr is not None:  # warped like the images whenever the flow is not zero
                     q0, q1 = warp(q0, flow[:, :2]), warp(q1, flow[:, 2:])
                 parts += [q0, q1]
             dflow, dlogit = block(torch.cat(parts, 1), cost)  # (B, 4, h, w), (B, 1, h, w)
