@@ -40,9 +40,9 @@ def _bounded(block, bound: float):
     """Wrap an IFBlock (input channels end with the 4 running-flow channels when no features are used)."""
     raw = block.forward
 
-    def forward(x: torch.Tensor):
+    def forward(x: torch.Tensor, side: torch.Tensor | None = None):
         x = torch.cat([x[:, :-4], x[:, -4:] / bound], 1)
-        dflow, dlogit = raw(x)
+        dflow, dlogit = raw(x, side)
         return bound * torch.tanh(dflow / bound), dlogit
 
     return forward
