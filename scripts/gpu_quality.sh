@@ -17,6 +17,7 @@
 #   .whl/peers/<peer>/flownet.pkl      scripts/fetch_peers.sh
 # Usage: OUT=/tmp/o MIN=6.5 MIN_A=4 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
 # compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs.
+# PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-6.5}; MIN_A=${MIN_A:-4}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
 R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
@@ -46,7 +47,8 @@ for exp in ("scratch", "scratch_ft", "rifeflow"):
               "samples/s", round(sum(r.series("samples_per_s")[1][-5:]) / 5, 1), "val", r.series("val_psnr")[1])
 PY
 tar czf "$OUT/quality_logs.tgz" -C "$R" log
-M=(); for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
+M=(); [ -n "${PEER_ROWS:-}" ] && M+=(--model "rife-4.2x=peer:rife-4.2x:.whl/peers/rife-4.2x/flownet.pkl")
+for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
 timeout "${EVAL_TIMEOUT:-150}" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
   --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1 \
   --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tail -n 30

@@ -7,6 +7,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 R="$OUT/tt"; mkdir -p "$R"
 PART=${PART:-all}   # mem | tt | lat | all
+tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
 if [ "$PART" != tt ]; then {
   echo "== peak memory, eager, torch SSD, Phase 2 bf16"
@@ -28,7 +29,6 @@ if [ "$PART" = lat ]; then {  # the latency levers: eager causal-conv form, then
   tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --compile
   tt p2_4k_bf16_c --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch --compile
 } > "$OUT/latency.log" 2>&1; cat "$OUT/latency.log"; tar czf "$OUT/timetest_json.tgz" -C "$R" .; exit 0; fi
-tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 H=.whl/peers/rife-hdv3/flownet.pkl; V=.whl/peers/rife-4.2x/flownet.pkl
 {
   echo "== TimeTest (median of 30, batch 1), same process family, one GPU"
