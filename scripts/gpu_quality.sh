@@ -17,7 +17,7 @@
 #   .whl/peers/<peer>/flownet.pkl      scripts/fetch_peers.sh
 # Usage: OUT=/tmp/o MIN=6.5 MIN_A=4 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
 # compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs.
-# PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
+# RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-6.5}; MIN_A=${MIN_A:-4}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
 R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
@@ -30,11 +30,11 @@ VIDEO="--dataset video --data_path .devdata/train --video_max_gap 3"
     --w_flow_sup "${FLOW_SUP:-0.01}" > "$R/scratch.log" 2>&1
   python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_B" $VIDEO --exp_name scratch_ft \
     --init_from "$R/ckpt/scratch/latest.pt" > "$R/scratch_ft.log" 2>&1; } &
-python3 -m vfi_lib.train $COMMON --max_minutes "$MIN" $VIDEO --exp_name rifeflow \
+[ "${RUN_B:-1}" = 1 ] && python3 -m vfi_lib.train $COMMON --max_minutes "$MIN" $VIDEO --exp_name rifeflow \
   --set 'model.flow_arch="rife4"' --init_flow_from .whl/peers/rife-4.2x/flownet.pkl --flow_lr_scale 0.1 \
   > "$R/rifeflow.log" 2>&1 &
 wait
-for e in scratch scratch_ft rifeflow; do tail -n 3 "$R/$e.log"; cp "$R/$e.log" "$OUT/"; done
+for e in scratch scratch_ft rifeflow; do [ -f "$R/$e.log" ] || continue; grep -v "it/s" "$R/$e.log" | tail -n 3; cp "$R/$e.log" "$OUT/"; done
 python3 - "$R" <<'PY'
 import sys
 from pathlib import Path
@@ -51,4 +51,4 @@ M=(); [ -n "${PEER_ROWS:-}" ] && M+=(--model "rife-4.2x=peer:rife-4.2x:.whl/peer
 for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
 timeout "${EVAL_TIMEOUT:-150}" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
   --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1 \
-  --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tail -n 30
+  --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tee "$OUT/quality_table.log" | tail -n 30
