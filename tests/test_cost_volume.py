@@ -173,6 +173,26 @@ def test_checkpoints_from_before_the_cost_volume_still_load(tmp_path) -> None:
         check_compatible(saved, preset("phase2", tiny=True), tmp_path / "old.pt")
 
 
+def test_rife4_runs_from_before_the_cost_volume_resume() -> None:
+    """flow_arch rife4 does not read our IFNet's fields: a rife4 config saved before flow_corr_* existed (or
+    with other IFNet widths) is compatible with today's rife4 config; other fields and ifnet configs still differ."""
+    from vfi_lib.checkpoint import IncompatibleCheckpointError, check_compatible, model_config_diff
+
+    today = preset("phase2", tiny=True, flow_arch="rife4")
+    saved = today.to_dict()
+    for k in ("flow_corr_radius", "flow_corr_channels", "flow_corr_stride", "flow_corr_refine_radius"):
+        del saved["model"][k]
+    saved["model"]["flow_depth"] = 3
+    check_compatible(saved, today)  # no error
+    saved["model"]["refine_channels"] = [8, 8, 8, 8]
+    with pytest.raises(IncompatibleCheckpointError, match="refine_channels") as err:
+        check_compatible(saved, today)
+    assert "flow_depth" not in str(err.value) and "flow_corr" not in str(err.value)
+    ifnet = preset("phase2", tiny=True).to_dict()["model"]
+    assert model_config_diff({**ifnet, "flow_depth": 3}, ifnet) == [f"flow_depth: checkpoint=3, current={ifnet['flow_depth']!r}"]
+    assert any(d.startswith("flow_arch") for d in model_config_diff(today.to_dict()["model"], ifnet))
+
+
 def test_probe_translation_sanity_set_is_consistent() -> None:
     """scripts/flow_learnability_probe.py --data translate: both frames warped to t by the given flows agree."""
     import importlib.util
