@@ -22,7 +22,7 @@ if [ "$PART" = lat ]; then {  # the latency levers: eager causal-conv form, then
   echo "== TimeTest (median of 30, batch 1): Phase 2 bf16 torch SSD, conv1d form; compiled Phase 2 vs compiled RIFE 4.2x"
   tt p2_1080p_bf16_conv --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --conv1d conv
   tt p2_1080p_bf16_shift --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --conv1d shift \
-    --profile "$OUT/profile_p2_1080p_eager_shift.txt"
+    --profile "$OUT/profile_p2_1080p_eager_shift.txt" --breakdown "$OUT/breakdown_p2_1080p_eager_shift.txt" --breakdown_depth 3
   tt p2_4k_bf16_shift --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch --conv1d shift
   tt v42_1080p_fp16_c --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --resolution 1080p --dtype fp16 --compile
   tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --compile \

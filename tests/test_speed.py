@@ -59,6 +59,62 @@ def test_timetest_profile_writes_the_top_ops_table(tmp_path):
     assert "profile" not in json.loads(out.read_text())  # the table goes to its own file, not into the JSON
 
 
+def test_module_breakdown_times_each_submodule_in_call_order():
+    """Per-module inclusive times: a module that sleeps a known time per call shows it (summed over its two
+    calls per forward), children appear after their parents and within them, and the whole call bounds all."""
+    import time as _time
+
+    import torch.nn as nn
+
+    from vfi_lib.speed.breakdown import CALL, format_breakdown, module_breakdown
+
+    class Sleep(nn.Module):
+        def __init__(self, s: float) -> None:
+            super().__init__()
+            self.s = s
+
+        def forward(self, x):
+            _time.sleep(self.s)
+            return x
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Sequential(Sleep(0.010), Sleep(0.020))
+            self.b = Sleep(0.005)
+            self.unused = Sleep(1.0)
+
+        def forward(self, x):
+            return self.b(self.b(self.a(x)))
+
+    net, x = Net(), torch.zeros(1)
+    bd = module_breakdown(net, lambda: net(x), "cpu", runs=3, depth=1)
+    assert list(bd) == [CALL, "a", "a.0", "a.1", "b"]  # the unused module never ran: left out
+    assert bd["a.0"] == pytest.approx(10, abs=4) and bd["a.1"] == pytest.approx(20, abs=4)
+    assert bd["b"] == pytest.approx(10, abs=4)  # two calls per forward, summed
+    assert bd["a.0"] + bd["a.1"] <= bd["a"] + 0.5 and bd["a"] + bd["b"] <= bd[CALL] + 0.5
+    assert list(module_breakdown(net, lambda: net(x), "cpu", runs=1, depth=0)) == [CALL, "a", "b"]
+    assert not net.a._forward_hooks and not net.a._forward_pre_hooks  # hooks removed
+    text = format_breakdown(bd)
+    assert "  a.1" in text and "100.0%" in text.splitlines()[1]
+    with pytest.raises(ValueError, match="runs must be >= 1"):
+        module_breakdown(net, lambda: net(x), "cpu", runs=0)
+
+
+def test_timetest_breakdown_names_the_model_parts(tmp_path):
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    bd, out = tmp_path / "bd.txt", tmp_path / "tt.json"
+    assert timetest_main(["--phase", "2", "--tiny", "--resolution", "64x64", "--runs", "1", "--warmup", "0",
+                          "--device", "cpu", "--breakdown", str(bd), "--json", str(out)]) == 0
+    parts = json.loads(out.read_text())["breakdown"]
+    assert {"backbone", "flow", "refine", "flow.blocks.0", "flow.corr.encoder"} <= set(parts)
+    assert parts["backbone"] + parts["flow"] + parts["refine"] <= parts["(whole call)"] * 1.05
+    assert "flow.blocks.0" in bd.read_text()
+    with pytest.raises(SystemExit):
+        timetest_main(["--phase", "2", "--tiny", "--compile", "--breakdown", str(bd)])
+
+
 def test_timetest_result_names_differ_by_setting(tmp_path, monkeypatch):
     """Eager, tiled, bf16, compiled and checkpoint runs of one resolution write different files, each
     naming its settings and the device; the same settings again in one run get a ``-2`` file."""

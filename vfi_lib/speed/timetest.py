@@ -54,6 +54,8 @@ def time_model(
     compile: str = "off",
     tile: int | None = None,
     profile_runs: int = 0,
+    breakdown_runs: int = 0,
+    breakdown_depth: int = 2,
 ) -> dict:
     """Time ``runs`` forward passes (after ``warmup``) on random (1, 3, height, width) inputs.
 
@@ -62,6 +64,9 @@ def time_model(
     timed runs. ``tile``: tiled inference (:func:`vfi_lib.infer.predict`, overlap min(64, tile/4)), e.g.
     512 to bound memory at 1080p/4K on CPU. ``profile_runs`` > 0: after timing, that many more calls run under
     torch.profiler and ``result["profile"]`` holds its table of the top 25 ops by device time.
+    ``breakdown_runs`` > 0 (eager only): that many more calls with per-module timing hooks
+    (:func:`vfi_lib.speed.breakdown.module_breakdown`, modules up to ``breakdown_depth`` dots deep);
+    ``result["breakdown"]`` maps module names to inclusive ms per call.
     """
     from vfi_lib.infer.interpolate import predict
     from vfi_lib.model.compile import compile_model
@@ -69,7 +74,11 @@ def time_model(
 
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    if breakdown_runs and compile != "off":
+        raise ValueError("a per-module breakdown needs the eager model (compiled graphs skip module hooks); "
+                         "drop --compile or --breakdown")
     device = torch.device(device)
+    eager_model = model
     model = compile_model(model.to(device).eval(), compile)
     gen = torch.Generator().manual_seed(seed)
     img0 = torch.rand(1, 3, height, width, generator=gen).to(device)
@@ -91,6 +100,10 @@ def time_model(
         reset_peak_memory(device)
         t = time_fn(once, device, warmup=0, runs=runs)
         table = _profile(once, device, profile_runs) if profile_runs > 0 else None
+        if breakdown_runs > 0:
+            from vfi_lib.speed.breakdown import module_breakdown
+
+            breakdown = module_breakdown(eager_model, once, device, breakdown_runs, breakdown_depth)
     return {
         "width": width, "height": height, "runs": runs, "warmup": warmup, "dtype": dtype or "fp32",
         "scale": scale, "compile": compile, "tile": tile, "first_call_s": first_call_s, "device": str(device),
@@ -98,6 +111,7 @@ def time_model(
         "threads": torch.get_num_threads(), "peak_mem_gib": peak_memory_gib(device),
         "peak_mem_kind": "cuda_max_allocated" if device.type == "cuda" else "process_peak_rss",
         **({"profile": table} if table is not None else {}),
+        **({"breakdown": breakdown} if breakdown_runs > 0 else {}),
     }
 
 
@@ -130,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--conv1d", choices=("auto", "conv", "shift"), default="auto",
                     help="Mamba2 causal conv: cuDNN conv1d, shifted multiply-adds, or auto (shift only when compiled)")
     ap.add_argument("--profile", type=Path, help="also profile 5 calls (torch.profiler) and write the top-ops table here")
+    ap.add_argument("--breakdown", type=Path, help="also time 5 calls per submodule (eager; CUDA events in forward "
+                    "hooks) and write the per-module table here (JSON key 'breakdown')")
+    ap.add_argument("--breakdown_depth", type=int, default=2,
+                    help="modules up to this many dots deep in --breakdown (default 2: e.g. flow.blocks.0)")
     ap.add_argument("--json", help="output JSON (default: outputs/benchmarks/timetest_<settings>__<run id>.json, "
                     "-2, -3, ... added when taken)")
     return ap
@@ -159,7 +177,10 @@ def run_cli(argv: list[str] | None = None) -> dict:
     from vfi_lib.model import count_parameters
     from vfi_lib.paths import result_path
 
-    args = build_parser().parse_args(argv)
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.breakdown and args.compile != "off":
+        ap.error("--breakdown times the eager model's submodules (compiled graphs skip module hooks); drop --compile")
     if not (args.ckpt or args.baseline or args.peer or args.phase):
         args.phase = 1
     device = resolve_device(args.device)
@@ -175,10 +196,16 @@ def run_cli(argv: list[str] | None = None) -> dict:
     result = {"model": label, "params": count_parameters(model), "resolution": res,
               "settings": model_settings(args),
               **time_model(model, width, height, runs, warmup, args.dtype, args.scale, device,
-                           compile=args.compile, tile=args.tile, profile_runs=5 if args.profile else 0)}
+                           compile=args.compile, tile=args.tile, profile_runs=5 if args.profile else 0,
+                           breakdown_runs=5 if args.breakdown else 0, breakdown_depth=args.breakdown_depth)}
     if args.profile:
         args.profile.parent.mkdir(parents=True, exist_ok=True)
         args.profile.write_text(result.pop("profile") + "\n")
+    if args.breakdown:
+        from vfi_lib.speed.breakdown import format_breakdown
+
+        args.breakdown.parent.mkdir(parents=True, exist_ok=True)
+        args.breakdown.write_text(format_breakdown(result["breakdown"]) + "\n")
     path = Path(args.json) if args.json else result_path("benchmarks", result_stem(label, res, args, device), "json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
