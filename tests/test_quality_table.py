@@ -73,3 +73,32 @@ def test_quality_table_on_the_embedded_sample(tmp_path, monkeypatch, capsys):
                     "--bench", f"near=clips:{footage.parent}:1"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: model ") and "peer:NAME:WEIGHTS" in line
+
+
+def test_plot_runs_draws_the_training_curves_of_run_logs(tmp_path):
+    """scripts/plot_runs.py: one panel per metric from run logs written by the trainer's RunLogWriter; a
+    directory without metrics.jsonl is refused with its name."""
+    import matplotlib.image as mpimg
+
+    from vfi_lib.config import preset
+    from vfi_lib.train.runlog import RunLogWriter
+
+    spec = importlib.util.spec_from_file_location("plot_runs", ROOT / "scripts" / "plot_runs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    dirs = []
+    for name, sup in (("scratch", True), ("ft", False)):
+        w = RunLogWriter(tmp_path / name, t0=0.0)
+        w.write_config(preset("phase2", tiny=True, exp_name=name))
+        for step in range(1, 31):
+            extra = {"loss_flow_sup": 5.0 / step} if sup else {}
+            w.append("train", step, 0, float(step), loss=1.0 / step, **extra)
+        w.append("val", 30, 0, 31.0, psnr=30.0 + (not sup))
+        dirs.append(str(tmp_path / name))
+    out = tmp_path / "fig" / "curves.png"
+    assert mod.main([*dirs, "--out", str(out)]) == 0
+    img = mpimg.imread(out)
+    assert img.shape[1] > 2.5 * img.shape[0]  # three panels side by side
+    with pytest.raises(SystemExit) as err:
+        mod.main([str(tmp_path / "missing"), "--out", str(out)])
+    assert err.value.code == 2
