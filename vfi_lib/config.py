@@ -24,7 +24,7 @@ from typing import Any
 BACKBONE_MODES = ("hybrid", "mamba2_only", "gated_attn_only")
 SSM_BACKENDS = ("auto", "torch", "triton")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
-COMPILE_MODES = ("off", "default", "cudagraphs")
+COMPILE_MODES = ("off", "default", "cudagraphs", "regional")
 DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb", "video")
 FLOW_ARCHS = ("ifnet", "rife4")
 
