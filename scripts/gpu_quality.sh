@@ -16,7 +16,8 @@
 #                          footage, never trained on
 #   .whl/peers/<peer>/flownet.pkl      scripts/fetch_peers.sh
 # Usage: OUT=/tmp/o MIN=6.5 MIN_A=4 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
-# compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs.
+# compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs,
+# COMPILE=regional compiles only the blocks (about half the compile time on CPU; GPU speed not yet measured).
 # RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-6.5}; MIN_A=${MIN_A:-4}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}

@@ -27,6 +27,7 @@ if [ "$PART" = lat ]; then {  # the latency levers: eager causal-conv form, then
   tt v42_1080p_fp16_c --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --resolution 1080p --dtype fp16 --compile
   tt p2_1080p_bf16_c --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --compile \
     --profile "$OUT/profile_p2_1080p_compiled.txt"
+  tt p2_1080p_bf16_cr --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --compile regional
   echo "== peak memory, eager, torch SSD, Phase 2 bf16 4K (cost volumes on)"; mem --phase 2 --resolution 4k --dtype bf16
   if [ -n "${LAT_4K_COMPILED:-}" ]; then  # two more compiles (~4 min)
     tt v42_4k_fp16_c --peer rife-4.2x --weights .whl/peers/rife-4.2x/flownet.pkl --resolution 4k --dtype fp16 --compile
