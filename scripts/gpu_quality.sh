@@ -24,7 +24,7 @@ set -uo pipefail
 R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 COMMON="--phase 2 --ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_size $BS --crop_size 256 --lr $LR
-  --seed 0 --compile ${COMPILE:-off} --ssm_backend torch --eval_interval 1000 --val_limit 16 --log_interval 25
+  --seed 0 --compile ${COMPILE:-off} --ssm_backend torch --eval_interval 1000 --val_interval_steps ${VAL_STEPS:-250} --val_limit 16 --log_interval 25
   --ckpt_interval 500 --keep_epoch_ckpts 1 ${EXTRA:-}"
 VIDEO="--dataset video --data_path .devdata/train --video_max_gap 3"
 { python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_A" --dataset synthetic --exp_name scratch \

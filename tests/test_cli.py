@@ -43,7 +43,7 @@ def test_shared_flags_have_one_name_and_dialect(name):
     assert not [s for s in shown if "-" in s[2:]], "flags are spelled with underscores (dashed ones: hidden aliases)"
     if name != "speed.ssd":  # the SSD benchmark times every backend (and torch.compile) itself
         assert set(_option(ap, "--ssm_backend").choices) == {"auto", "torch", "triton"}
-        assert set(_option(ap, "--compile").choices) == {"off", "default", "cudagraphs"}
+        assert set(_option(ap, "--compile").choices) == {"off", "default", "cudagraphs", "regional"}
         assert _option(ap, "--compile").const == "default"  # a bare --compile means "default" everywhere
     assert set(_option(ap, "--dtype").choices) == {"fp32", "bf16", "fp16"}
     assert _option(ap, "--device") is not None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vfi_lib.config import preset
+from vfi_lib.config import ConfigError, preset
 from vfi_lib.train.checkpoint import load_checkpoint
 from vfi_lib.train.cli import config_from_args, config_to_argv
 from vfi_lib.train.ema import ModelEMA
@@ -340,6 +340,29 @@ def test_short_epochs_write_epoch_checkpoints_at_the_interval(tmp_path, monkeypa
     tr.fit()
     tr.close()
     assert sorted(p.name for p in (tmp_path / "c" / "se3").glob("epoch_*.pt")) == ["epoch_000.pt", "epoch_001.pt"]
+
+
+def test_val_interval_steps_validates_inside_epochs(tmp_path):
+    """train.val_interval_steps: validation every N optimizer steps inside epochs (a curve for long epochs),
+    once per step at most (no second one at an epoch end or at the final stop), best.pt on improvement."""
+    kw = dict(tiny=True, dataset="sample", crop_size=32, batch_size=2, num_workers=0, val_limit=1,
+              ckpt_interval=0, ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    spe = Trainer(preset("phase1", **kw, exp_name="probe", max_steps=1)).steps_per_epoch
+    assert spe >= 2
+    tr = Trainer(preset("phase1", **kw, exp_name="vs", val_interval_steps=2, epochs=2, eval_interval=1000))
+    tr.fit()
+    tr.close()
+    val_steps = [r["step"] for r in _metrics(tmp_path / "l" / "vs" / "metrics.jsonl") if r["kind"] == "val"]
+    want = sorted(set(range(2, 2 * spe + 1, 2)) | {2 * spe})  # every 2 steps, and the last epoch's end
+    assert val_steps == want, (spe, val_steps)
+    assert (tmp_path / "c" / "vs" / "best.pt").exists()
+    tr = Trainer(preset("phase1", **kw, exp_name="vs2", val_interval_steps=spe, epochs=2, eval_interval=1))
+    tr.fit()
+    tr.close()
+    val_steps = [r["step"] for r in _metrics(tmp_path / "l" / "vs2" / "metrics.jsonl") if r["kind"] == "val"]
+    assert val_steps == [spe, 2 * spe]  # the interval lands on the epoch ends: validated there once
+    with pytest.raises(ConfigError, match="val_interval_steps"):
+        preset("phase1", val_interval_steps=-1)
 
 
 _KILL_GROUP_FROM_A_WORKER = """

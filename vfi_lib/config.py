@@ -142,7 +142,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max grad norm
     amp: str = "auto"  # auto (bf16 if supported, else fp16+GradScaler; off on CPU) | bf16 | fp16 | off
     ema: bool = False  # keep an exponential moving average of the weights
-    compile: str = "off"  # torch.compile the training step: off | default | cudagraphs (the first steps pay the compile)
+    compile: str = "off"  # torch.compile the training step: off | default | cudagraphs | regional (the blocks only; the first steps pay the compile)
     device: str = "auto"  # auto (CUDA if available; under torchrun cuda:LOCAL_RANK) | cpu | cuda
     ema_decay: float = 0.999
     crop_size: int = 256  # random crop (final size of the curriculum)
@@ -150,6 +150,7 @@ class TrainConfig:
     num_workers: int = -1  # data loader workers per process (-1: auto = min(4, CPU cores - 1))
     seed: int = 1234
     eval_interval: int = 1  # validate every N epochs
+    val_interval_steps: int = 0  # also validate every N optimizer steps (0: at epoch ends only); curves for long epochs / short runs
     ckpt_interval: int = 1000  # also checkpoint every N optimizer steps (0: epochs only)
     keep_epoch_ckpts: int = 0  # keep only the newest N epoch_NNN.pt files (0: keep all) [train engineer]
     log_interval: int = 50  # TensorBoard scalars every N steps
@@ -182,7 +183,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "grad_accum", "crop_size", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("ckpt_interval", "max_steps", "val_limit", "keep_epoch_ckpts"):
+        for name in ("ckpt_interval", "max_steps", "val_limit", "keep_epoch_ckpts", "val_interval_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.warmup_steps < -1:

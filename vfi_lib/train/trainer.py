@@ -274,6 +274,7 @@ class Trainer:
 
         # bookkeeping
         self.epoch, self.step, self.step_in_epoch, self.best_psnr = 0, 0, 0, -math.inf
+        self._validated_at_step = -1
         self.last_val: dict[str, float] = {}
         self.resumed_from = ""
         self._resume()
@@ -610,6 +611,9 @@ class Trainer:
                 sums, n_log, t_log = {}, 0, time.time()
             if tc.ckpt_interval and self.step % tc.ckpt_interval == 0:
                 self.save()
+            if tc.val_interval_steps and self.step % tc.val_interval_steps == 0 and not (
+                    self.step_in_epoch >= self.steps_per_epoch and self._epoch_end_validates(epoch + 1)):
+                t_log += self._validate_and_keep_best()["seconds"]  # samples/s counts training time only
             self._pause_hook()
             if self._signalled():
                 self.log(f"[train] {signal_name(self.stop_signal)} received at step {self.step}: saving a checkpoint and stopping")
@@ -623,6 +627,21 @@ class Trainer:
         if n_log:
             self._log_train(sums, n_log, gnorm, samples_per_step * n_log / max(time.time() - t_log, 1e-9), bar)
         return bool(tc.max_steps and self.step >= tc.max_steps) or self.out_of_time or self.stop_signal is not None
+
+    def _epoch_end_validates(self, epochs_done: int) -> bool:
+        """Does fit() validate when ``epochs_done`` epochs are complete (``eval_interval``, the last epoch)?"""
+        return epochs_done % self.tc.eval_interval == 0 or epochs_done == self.tc.epochs
+
+    def _validate_and_keep_best(self, always_save: bool = False) -> dict[str, float]:
+        """Validate now (mid-epoch: ``val_interval_steps`` or a stop inside an epoch); best.pt (with
+        latest.pt) is written when PSNR improved, latest.pt alone with ``always_save``. Returns the result."""
+        res = self.validate()
+        self._validated_at_step = self.step
+        improved = res["psnr"] > self.best_psnr
+        self.best_psnr = max(self.best_psnr, res["psnr"])
+        if improved or always_save:
+            self.save(best=improved)
+        return res
 
     def _signalled(self) -> bool:
         """True once any rank got SIGINT/SIGTERM (all ranks agree: one all-reduce per step when distributed)."""
@@ -751,7 +770,7 @@ class Trainer:
                 break  # stopped inside the epoch (max_steps)
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
             improved = False
-            if self.epoch % tc.eval_interval == 0 or self.epoch == tc.epochs:
+            if self._epoch_end_validates(self.epoch):
                 res = self.validate(epoch=self.epoch - 1)
                 validated_at = self.step
                 improved = res["psnr"] > self.best_psnr
@@ -759,11 +778,8 @@ class Trainer:
             due = self._epoch_file_due(final=stopped or self.epoch >= tc.epochs)
             if due or improved:
                 self.save(epoch_file=due, best=improved)
-        if self.step > start_step and validated_at != self.step:  # stopped inside an epoch
-            res = self.validate()
-            improved = res["psnr"] > self.best_psnr
-            self.best_psnr = max(self.best_psnr, res["psnr"])
-            self.save(best=improved)
+        if self.step > start_step and validated_at != self.step and self._validated_at_step != self.step:
+            self._validate_and_keep_best(always_save=True)  # stopped inside an epoch
         checksums = D.all_gather_object(param_checksum(self.raw_model))
         if len(set(checksums)) > 1:
             self.log(f"[train] WARNING: parameters differ across ranks: {checksums}")
