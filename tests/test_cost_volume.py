@@ -191,6 +191,16 @@ def test_rife4_runs_from_before_the_cost_volume_resume() -> None:
     ifnet = preset("phase2", tiny=True).to_dict()["model"]
     assert model_config_diff({**ifnet, "flow_depth": 3}, ifnet) == [f"flow_depth: checkpoint=3, current={ifnet['flow_depth']!r}"]
     assert any(d.startswith("flow_arch") for d in model_config_diff(today.to_dict()["model"], ifnet))
+    # the claim behind the rule: rife4 models that differ in every such field have the same weights' shapes
+    from vfi_lib.config import FLOW_ARCH_UNUSED_FIELDS, FLOW_ARCHS
+    from vfi_lib.model import build_model
+
+    assert set(FLOW_ARCH_UNUSED_FIELDS) == set(FLOW_ARCHS)
+    other = preset("phase2", tiny=True, flow_arch="rife4", flow_channels=(8, 8, 8), flow_depth=2, flow_use_features=False,
+                   flow_feat_channels=4, flow_corr_radius=0, flow_corr_channels=4, flow_corr_stride=1,
+                   flow_corr_refine_radius=0)
+    shapes = lambda cfg: {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}  # noqa: E731
+    assert shapes(other) == shapes(today)
 
 
 def test_probe_translation_sanity_set_is_consistent() -> None:

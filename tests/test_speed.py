@@ -90,8 +90,9 @@ def test_module_breakdown_times_each_submodule_in_call_order():
     net, x = Net(), torch.zeros(1)
     bd = module_breakdown(net, lambda: net(x), "cpu", runs=3, depth=1)
     assert list(bd) == [CALL, "a", "a.0", "a.1", "b"]  # the unused module never ran: left out
-    assert bd["a.0"] == pytest.approx(10, abs=4) and bd["a.1"] == pytest.approx(20, abs=4)
-    assert bd["b"] == pytest.approx(10, abs=4)  # two calls per forward, summed
+    # sleep() lasts at least its time (upper bounds generous for a loaded CI machine)
+    assert 10 <= bd["a.0"] < 40 and 20 <= bd["a.1"] < 50
+    assert 10 <= bd["b"] < 40  # two 5 ms calls per forward, summed
     assert bd["a.0"] + bd["a.1"] <= bd["a"] + 0.5 and bd["a"] + bd["b"] <= bd[CALL] + 0.5
     assert list(module_breakdown(net, lambda: net(x), "cpu", runs=1, depth=0)) == [CALL, "a", "b"]
     assert not net.a._forward_hooks and not net.a._forward_pre_hooks  # hooks removed

@@ -38,10 +38,6 @@ FORMAT = "vfi_lib.ckpt/1"
 REQUIRED_KEYS = ("format", "config", "model")
 # Model fields that do not change the weights: they may differ between a checkpoint and a run.
 RUNTIME_MODEL_FIELDS = frozenset({"ssm_backend", "chunk_size", "matvlm_init"})
-# Fields of our IFNet that Practical-RIFE's IFNet (model.flow_arch "rife4") does not read: between two
-# rife4 configs they do not change the weights (a rife4 run saved before the cost-volume fields resumes).
-IFNET_ONLY_FIELDS = frozenset({"flow_channels", "flow_depth", "flow_use_features", "flow_feat_channels",
-                               "flow_corr_radius", "flow_corr_channels", "flow_corr_stride", "flow_corr_refine_radius"})
 
 
 class CheckpointError(RuntimeError):
@@ -137,11 +133,15 @@ def unreadable_reason(path: str | Path, exc: BaseException) -> str:
 
 
 def model_config_diff(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``"field: checkpoint=A, current=B"`` for each model field that changes the weights."""
+    """``"field: checkpoint=A, current=B"`` for each model field that changes the weights (the runtime
+    fields and, when both use the same flow architecture, the fields it does not read are skipped)."""
+    from vfi_lib.config import FLOW_ARCH_UNUSED_FIELDS
+
+    arch = saved.get("flow_arch")
+    unused = FLOW_ARCH_UNUSED_FIELDS.get(arch, frozenset()) if arch == current.get("flow_arch") else frozenset()
     diffs = []
-    both_rife4 = saved.get("flow_arch") == current.get("flow_arch") == "rife4"
     for key in sorted(set(saved) | set(current)):
-        if key in RUNTIME_MODEL_FIELDS or (both_rife4 and key in IFNET_ONLY_FIELDS):
+        if key in RUNTIME_MODEL_FIELDS or key in unused:
             continue
         a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
         if a != b:

@@ -27,6 +27,13 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 COMPILE_MODES = ("off", "default", "cudagraphs", "regional")
 DATASETS = ("vimeo90k", "x4k_mix", "synthetic", "sample", "bbb", "video")
 FLOW_ARCHS = ("ifnet", "rife4")
+# Model fields a flow architecture does not read (our IFNet's): between two configs of that architecture
+# they do not change the weights, so checkpoints do not compare them (vfi_lib.checkpoint.model_config_diff).
+FLOW_ARCH_UNUSED_FIELDS: dict[str, frozenset[str]] = {
+    "ifnet": frozenset(),
+    "rife4": frozenset({"flow_channels", "flow_depth", "flow_use_features", "flow_feat_channels", "flow_corr_radius",
+                        "flow_corr_channels", "flow_corr_stride", "flow_corr_refine_radius"}),
+}
 
 
 class ConfigError(ValueError):

@@ -10,7 +10,7 @@ size compiles again, so compile for long runs at one resolution (a video, a benc
 frames. ``mode="cudagraphs"`` also records CUDA graphs (torch.compile mode "reduce-overhead"): one graph
 replay per call; at 1080p it gained only 2% over "default" because the GPU is already busy.
 ``mode="regional"`` compiles only the repeated heavy blocks in place (every LGS block, IFNet block, the
-refinement U-Net and the conv encoders: :data:`REGION_TYPES`) and leaves the glue (padding, warps, cost
+refinement U-Net and the conv encoders: :func:`region_types`) and leaves the glue (padding, warps, cost
 volumes) eager: blocks of one shape share their compiled code, so the first call compiles far less
 (PyTorch's "regional compilation"); checkpoints and module names are unchanged.
 """

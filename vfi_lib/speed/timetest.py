@@ -78,7 +78,6 @@ def time_model(
         raise ValueError("a per-module breakdown needs the eager model (compiled graphs skip module hooks); "
                          "drop --compile or --breakdown")
     device = torch.device(device)
-    eager_model = model
     model = compile_model(model.to(device).eval(), compile)
     gen = torch.Generator().manual_seed(seed)
     img0 = torch.rand(1, 3, height, width, generator=gen).to(device)
@@ -103,7 +102,7 @@ def time_model(
         if breakdown_runs > 0:
             from vfi_lib.speed.breakdown import module_breakdown
 
-            breakdown = module_breakdown(eager_model, once, device, breakdown_runs, breakdown_depth)
+            breakdown = module_breakdown(model, once, device, breakdown_runs, breakdown_depth)
     return {
         "width": width, "height": height, "runs": runs, "warmup": warmup, "dtype": dtype or "fp32",
         "scale": scale, "compile": compile, "tile": tile, "first_call_s": first_call_s, "device": str(device),

@@ -274,7 +274,7 @@ class Trainer:
 
         # bookkeeping
         self.epoch, self.step, self.step_in_epoch, self.best_psnr = 0, 0, 0, -math.inf
-        self._validated_at_step = -1
+        self._validated_at_step = -1  # the step of the last validation (fit() does not repeat it on the way out)
         self.last_val: dict[str, float] = {}
         self.resumed_from = ""
         self._resume()
@@ -759,12 +759,12 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         tc = self.tc
         stopped = bool(tc.max_steps and self.step >= tc.max_steps)
-        start_step, validated_at = self.step, -1
+        start_step = self.step
         while not stopped and self.epoch < tc.epochs:
             stopped = self.train_epoch(self.epoch)
             if self.stop_signal is not None:
                 self.save()  # the interrupted position: re-running the command resumes here
-                validated_at = self.step  # no validation on the way out
+                self._validated_at_step = self.step  # no validation on the way out
                 break
             if self.step_in_epoch < self.steps_per_epoch:
                 break  # stopped inside the epoch (max_steps)
@@ -772,13 +772,13 @@ class Trainer:
             improved = False
             if self._epoch_end_validates(self.epoch):
                 res = self.validate(epoch=self.epoch - 1)
-                validated_at = self.step
+                self._validated_at_step = self.step
                 improved = res["psnr"] > self.best_psnr
                 self.best_psnr = max(self.best_psnr, res["psnr"])
             due = self._epoch_file_due(final=stopped or self.epoch >= tc.epochs)
             if due or improved:
                 self.save(epoch_file=due, best=improved)
-        if self.step > start_step and validated_at != self.step and self._validated_at_step != self.step:
+        if self.step > start_step and self._validated_at_step != self.step:
             self._validate_and_keep_best(always_save=True)  # stopped inside an epoch
         checksums = D.all_gather_object(param_checksum(self.raw_model))
         if len(set(checksums)) > 1:
