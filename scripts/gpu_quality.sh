@@ -19,6 +19,8 @@
 # compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs,
 # COMPILE=regional compiles only the blocks (about half the compile time on CPU; GPU speed not yet measured).
 # One device call runs at most 600 s: keep MIN*60 + ~40 s of start-up + ~70 s per evaluated model under it.
+# EVAL=0 trains only and returns the last model's weights as $OUT/<exp>.pt.part-NN (join: cat parts > <exp>.pt);
+# TRAIN=0 CKPTS="a.pt b.pt" evaluates such checkpoints (with PEER_ROWS=1, the peer) and trains nothing.
 # RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-5.5}; MIN_A=${MIN_A:-3.5}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
@@ -28,6 +30,7 @@ COMMON="--phase 2 --ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_si
   --seed 0 --compile ${COMPILE:-off} --ssm_backend torch --eval_interval 1000 --val_interval_steps ${VAL_STEPS:-250} --val_limit 16 --log_interval 25
   --ckpt_interval 500 --keep_epoch_ckpts 1 ${EXTRA:-}"
 VIDEO="--dataset video --data_path .devdata/train --video_max_gap 3"
+if [ "${TRAIN:-1}" = 1 ]; then
 { python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_A" --dataset synthetic --exp_name scratch \
     --w_flow_sup "${FLOW_SUP:-0.01}" > "$R/scratch.log" 2>&1
   python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_B" $VIDEO --exp_name scratch_ft \
@@ -36,7 +39,7 @@ VIDEO="--dataset video --data_path .devdata/train --video_max_gap 3"
   --set 'model.flow_arch="rife4"' --init_flow_from .whl/peers/rife-4.2x/flownet.pkl --flow_lr_scale 0.1 \
   > "$R/rifeflow.log" 2>&1 &
 wait
-for e in scratch scratch_ft rifeflow; do [ -f "$R/$e.log" ] || continue; grep -v "it/s" "$R/$e.log" | tail -n 3; cp "$R/$e.log" "$OUT/"; done
+for e in scratch scratch_ft rifeflow; do [ -f "$R/$e.log" ] || continue; grep -v "it/s" "$R/$e.log" | tail -n 3; [ "${EVAL:-1}" = 0 ] || cp "$R/$e.log" "$OUT/"; done
 python3 - "$R" <<'PY'
 import sys
 from pathlib import Path
@@ -48,9 +51,21 @@ for exp in ("scratch", "scratch_ft", "rifeflow"):
         print(exp, "steps", int(s[-1]) if s else 0, "loss", [round(v, 4) for v in l[:: max(1, len(l) // 8)]],
               "samples/s", round(sum(r.series("samples_per_s")[1][-5:]) / 5, 1), "val", r.series("val_psnr")[1])
 PY
+if [ "${EVAL:-1}" = 0 ]; then  # train only: the last model's weights (no optimizer) come back in <16 MiB parts
+  for e in scratch_ft rifeflow scratch; do f="$R/ckpt/$e/latest.pt"; [ -f "$f" ] && break; done
+  python3 - "$f" "$R/$e.pt" <<'PY'
+import sys, torch
+state = torch.load(sys.argv[1], map_location="cpu", weights_only=True)
+torch.save({k: v for k, v in state.items() if k not in ("optimizer", "scheduler", "scaler", "rng")}, sys.argv[2])
+PY
+  split -b 15M -d "$R/$e.pt" "$OUT/$e.pt.part-"; ls -l "$OUT"/*.part-*
+  cp "$R"/*.log "$R/log/" 2>/dev/null; tar czf "$OUT/quality_logs.tgz" -C "$R" log; exit 0
+fi
 tar czf "$OUT/quality_logs.tgz" -C "$R" log
+fi
 M=(); [ -n "${PEER_ROWS:-}" ] && M+=(--model "rife-4.2x=peer:rife-4.2x:.whl/peers/rife-4.2x/flownet.pkl")
 for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/$k.pt"; [ -f "$f" ] && { M+=(--model "$e=ckpt:$f"); break; }; done; done
+for f in ${CKPTS:-}; do M+=(--model "$(basename "$f" .pt)=ckpt:$f"); done  # checkpoints of an earlier EVAL=0 call
 # ~60 s per model for the five sets on an H100 (2026-12-07); the default allows 70 s each + 20 s of start-up
 EVAL_TIMEOUT=${EVAL_TIMEOUT:-$(( ${#M[@]} / 2 * 70 + 20 ))}
 timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \

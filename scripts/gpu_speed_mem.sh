@@ -6,9 +6,32 @@ set -uo pipefail
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 R="$OUT/tt"; mkdir -p "$R"
-PART=${PART:-all}   # mem | tt | lat | all
+PART=${PART:-all}   # mem | tt | lat | chunk | all
 tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
+if [ "$PART" = chunk ]; then {  # the SSD chunk length (exact for any value): inference 1080p / 4K and training throughput
+  echo "== TimeTest, Phase 2 eager bf16 torch SSD (shift causal conv), by SSD chunk length"
+  for T in 256 128 64 32; do
+    B=(); case $T in 256|64) B=(--breakdown "$OUT/breakdown_p2_1080p_T$T.txt" --breakdown_depth 3);; esac
+    tt p2_1080p_T$T --phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --conv1d shift --chunk_size $T "${B[@]}"
+  done
+  for T in 256 64; do
+    tt p2_4k_T$T --phase 2 --resolution 4k --dtype bf16 --scale 0.25 --ssm_backend torch --conv1d shift --chunk_size $T --runs 5 --warmup 2
+  done
+  echo "== training throughput, Phase 2 eager bf16, b16 256x256 synthetic, ${TRAIN_STEPS:=100} steps, by SSD chunk length"
+  for T in 256 64; do
+    timeout 200 python3 -m vfi_lib.train --phase 2 --dataset synthetic --batch_size 16 --crop_size 256 --max_steps "$TRAIN_STEPS" \
+      --log_interval 20 --eval_interval 1000 --val_limit 4 --num_workers 10 --ssm_backend torch --seed 0 \
+      --set model.chunk_size=$T --ckpt_dir /tmp/vfi_chunk/ckpt --log_dir /tmp/vfi_chunk/log --exp_name T$T > "$OUT/train_T$T.log" 2>&1
+    python3 - /tmp/vfi_chunk/log/T$T "$T" <<'PY'
+import sys
+from vfi_lib.train.runlog import load_run
+r = load_run(sys.argv[1]); s, sps = r.series("samples_per_s"); _, mem = r.series("peak_mem_gb")
+print(f"chunk {sys.argv[2]}: samples/s by log interval {[round(v, 1) for v in sps]}, after the first: "
+      f"{sum(sps[1:]) / max(len(sps) - 1, 1):.1f}, peak {max(mem) if mem else float('nan'):.1f} GB")
+PY
+  done
+} > "$OUT/chunk.log" 2>&1; cat "$OUT/chunk.log"; tar czf "$OUT/timetest_json.tgz" -C "$R" .; exit 0; fi
 if [ "$PART" != tt ]; then {
   echo "== peak memory, eager, torch SSD, Phase 2 bf16"
   mem --phase 2 --resolution 1080p --dtype bf16

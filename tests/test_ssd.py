@@ -137,6 +137,49 @@ def test_compile_path_equals_eager(monkeypatch):
     test_long_sequence_large_total_decay_float32()
 
 
+@pytest.mark.parametrize("n_chunks", [9, 30, 37])  # N = chunks + 1 states: 10 (a perfect square), 31, 38 (padded blocks)
+def test_two_level_state_passing_matches_naive(monkeypatch, n_chunks):
+    """Many small chunks: the scan over chunk states runs in two levels (blocks of ~sqrt(N)); same output,
+    final state and gradients as the recurrence, with an initial state and a strong decay in the middle."""
+    from vfi_lib.ssm import ssd as ssd_mod
+
+    chunk = 4
+    x, dt, A, B, C, D, s0 = _inputs(2, chunk * n_chunks - 1, 4, 3, 2, 8)
+    dt[:, 40:60] *= 20
+    monkeypatch.setattr(ssd_mod, "PASS_BLOCK_MIN", 4)
+    calls = []
+    real = ssd_mod._chunk_segsum
+    monkeypatch.setattr(ssd_mod, "_chunk_segsum", lambda a: calls.append(a.shape) or real(a))
+    args = [t.clone().requires_grad_() for t in (x, dt, B, C, s0)]
+    y, s = ssd_chunked(args[0], args[1], A, args[2], args[3], chunk, D=D, initial_state=args[4],
+                       return_final_state=True)
+    assert len(calls) == 2 and calls[0][-1] ** 2 >= n_chunks + 1  # blocks of K, then the G block ends
+    ref_args = [t.clone().requires_grad_() for t in (x, dt, B, C, s0)]
+    y_ref, s_ref = ssd_naive(ref_args[0], ref_args[1], A, ref_args[2], ref_args[3], D=D, initial_state=ref_args[4],
+                             return_final_state=True)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(s, s_ref, rtol=0, atol=1e-10)
+    gen = torch.Generator().manual_seed(3)
+    gy, gs = torch.randn(y.shape, generator=gen, dtype=y.dtype), torch.randn(s.shape, generator=gen, dtype=s.dtype)
+    torch.autograd.backward([y, s], [gy, gs])
+    torch.autograd.backward([y_ref, s_ref], [gy, gs])
+    for a, r in zip(args, ref_args):
+        torch.testing.assert_close(a.grad, r.grad, rtol=1e-9, atol=1e-9)
+
+
+def test_two_level_state_passing_under_compile_branch(monkeypatch):
+    """The traced branch (masked row-sum prefix sums) of the two-level scan equals the eager one."""
+    from vfi_lib.ssm import ssd as ssd_mod
+
+    monkeypatch.setattr(ssd_mod, "PASS_BLOCK_MIN", 4)
+    x, dt, A, B, C, D, s0 = _inputs(1, 90, 4, 2, 2, 8)
+    eager = ssd_chunked(x, dt, A, B, C, 4, D=D, initial_state=s0, return_final_state=True)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    traced = ssd_chunked(x, dt, A, B, C, 4, D=D, initial_state=s0, return_final_state=True)
+    for a, b in zip(eager, traced):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 def test_bad_shapes_name_the_argument():
     x, dt, A, B, C, D, s0 = _inputs(1, 8, 4, 2, 1, 4)
     with pytest.raises(ValueError, match="dt must be"):

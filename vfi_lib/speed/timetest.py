@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory, e.g. 512 on CPU)")
     ap.add_argument("--conv1d", choices=("auto", "conv", "shift"), default="auto",
                     help="Mamba2 causal conv: cuDNN conv1d, shifted multiply-adds, or auto (shift only when compiled)")
+    ap.add_argument("--chunk_size", type=int, help="SSD chunk length of every Mamba2 (exact for any value: speed and "
+                    "memory only; default: the model's own, 256 in the presets)")
     ap.add_argument("--profile", type=Path, help="also profile 5 calls (torch.profiler) and write the top-ops table here")
     ap.add_argument("--breakdown", type=Path, help="also time 5 calls per submodule (eager; CUDA events in forward "
                     "hooks) and write the per-module table here (JSON key 'breakdown')")
@@ -168,6 +170,8 @@ def result_stem(label: str, res: str, args: argparse.Namespace, device: torch.de
         parts.append(args.ssm_backend)
     if getattr(args, "conv1d", "auto") != "auto":
         parts.append(f"conv-{args.conv1d}")
+    if getattr(args, "chunk_size", None):
+        parts.append(f"chunk{args.chunk_size}")
     return "_".join(parts)
 
 
@@ -192,8 +196,15 @@ def run_cli(argv: list[str] | None = None) -> dict:
 
     set_conv1d_impl(args.conv1d)
     model, label = load_model_from_args(args, device, compile=False)  # time_model compiles (first call timed apart)
+    if args.chunk_size is not None:
+        from vfi_lib.ssm.mamba2 import set_chunk_size
+
+        if args.chunk_size < 1:
+            ap.error(f"--chunk_size must be >= 1, got {args.chunk_size}")
+        if not set_chunk_size(model, args.chunk_size):
+            ap.error(f"--chunk_size: {label} has no Mamba2 (SSD) layer")
     result = {"model": label, "params": count_parameters(model), "resolution": res,
-              "settings": model_settings(args),
+              "settings": {**model_settings(args), **({"chunk_size": args.chunk_size} if args.chunk_size else {})},
               **time_model(model, width, height, runs, warmup, args.dtype, args.scale, device,
                            compile=args.compile, tile=args.tile, profile_runs=5 if args.profile else 0,
                            breakdown_runs=5 if args.breakdown else 0, breakdown_depth=args.breakdown_depth)}

@@ -7,7 +7,7 @@ with mamba_ssm's). mamba_ssm itself is only imported when the triton backend is 
 """
 
 from .backends import BackendError, resolve_backend
-from .mamba2 import Mamba2, RMSNormGated, set_ssm_backend
+from .mamba2 import Mamba2, RMSNormGated, set_chunk_size, set_ssm_backend
 from .ssd import ssd_chunked, ssd_naive
 
-__all__ = ["BackendError", "Mamba2", "RMSNormGated", "resolve_backend", "set_ssm_backend", "ssd_chunked", "ssd_naive"]
+__all__ = ["BackendError", "Mamba2", "RMSNormGated", "resolve_backend", "set_chunk_size", "set_ssm_backend", "ssd_chunked", "ssd_naive"]

@@ -26,7 +26,7 @@ from torch import Tensor
 from .backends import BACKENDS, ssd
 from .ssd import compute_dtype
 
-__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d", "set_conv1d_impl", "set_ssm_backend"]
+__all__ = ["Mamba2", "RMSNormGated", "causal_conv1d", "set_conv1d_impl", "set_chunk_size", "set_ssm_backend"]
 
 
 CONV1D_IMPLS = ("auto", "conv", "shift")
@@ -241,4 +241,19 @@ def set_ssm_backend(model: nn.Module, backend: str) -> int:
     mods = [m for m in model.modules() if isinstance(m, Mamba2)]
     for m in mods:
         m.backend = backend
+    return len(mods)
+
+
+def set_chunk_size(model: nn.Module, chunk_size: int) -> int:
+    """Set the SSD chunk length of every :class:`Mamba2` in ``model``; returns how many were set.
+
+    The chunked scan is exact for any chunk length (``ssd_chunked`` equals the recurrence), so this
+    changes speed and memory only, also for a trained model: a knob for inference and benchmarks
+    (``--chunk_size`` of timetest); the architecture's own value is ``model.chunk_size`` in the config.
+    """
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(f"ssd chunk size must be a positive int, got {chunk_size!r}")
+    mods = [m for m in model.modules() if isinstance(m, Mamba2)]
+    for m in mods:
+        m.chunk_size = chunk_size
     return len(mods)
