@@ -111,6 +111,33 @@ def test_low_precision_close_to_float64(dtype, tol):
     assert rel < tol, f"relative error {rel:.2e} in {dtype}"
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_chunk_matmuls_take_half_operands_only_for_half_inputs(dtype):
+    """As mamba_ssm's kernels: with half x/B/C the chunk products (C B^T, (L o C B^T) x, the chunk states,
+    C h) run on half operands; the state passing between chunks stays float32. float32 inputs: all float32."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten.bmm.default, torch.ops.aten.mm.default):
+                self.seen.append((args[0].dtype, args[0].shape))
+            return func(*args, **(kwargs or {}))
+
+    x, dt, A, B, C, D, _ = _inputs(1, 48, 4, 8, 1, 16, with_state=False)
+    with Record() as rec:
+        ssd_chunked(x.to(dtype), dt.float(), A.float(), B.to(dtype), C.to(dtype), 16, D=D.float())
+    dtypes = [d for d, _ in rec.seen]
+    assert len(dtypes) >= 5
+    if dtype == torch.float32:
+        assert set(dtypes) == {torch.float32}
+    else:
+        assert dtypes.count(torch.bfloat16) == 4 and dtypes.count(torch.float32) == len(dtypes) - 4, rec.seen
+
+
 def test_long_sequence_large_total_decay_float32():
     """Strong decay first (log-decay ~ -8.6e3), then almost none: the chunk-to-chunk decays must come
     from segment sums, not differences of huge cumulative sums (those lose ~2e-5 here in float32)."""
