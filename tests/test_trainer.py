@@ -393,3 +393,39 @@ def test_stop_safe_loader_workers_survive_a_process_group_sigterm():
                           text=True, timeout=120, start_new_session=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("\n")[:2] == ["[0, 1, 2, 3] [15]", "[0, 1, 2, 3] [15, 15]"], proc.stdout
+
+
+def test_persistent_loader_keeps_workers_and_draws_the_same_items(tmp_path):
+    """train.persistent_workers: one training loader for the run, its worker processes kept across epochs
+    (a 4-step epoch used to start new workers every 4 steps); each item still carries its epoch's random
+    stream and crop (a crop curriculum), so the batches equal those of a fresh loader per epoch, also
+    for a mid-epoch resume (skipped samples)."""
+    kw = dict(tiny=True, dataset="synthetic", crop_size=32, crop_schedule=((0, 24), (1, 32)), batch_size=2,
+              num_workers=2, val_limit=1, ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"), seed=5)
+
+    def batches(tr, epoch, n=3):
+        out = []
+        for i, b in enumerate(tr._train_loader(epoch)):
+            out.append((b["img0"].clone(), b["gt"].clone()))
+            if i + 1 == n:
+                break
+        return out
+
+    fresh = Trainer(preset("phase2", **kw, exp_name="fresh", persistent_workers=False))
+    kept = Trainer(preset("phase2", **kw, exp_name="kept"))
+    try:
+        assert fresh._persistent_loader_ok() is False and kept._persistent_loader_ok() is True
+        pids = []
+        for epoch in (0, 1, 2):
+            fresh.step_in_epoch = kept.step_in_epoch = 1 if epoch == 2 else 0  # epoch 2: resumed after one step
+            want, got = batches(fresh, epoch), batches(kept, epoch)
+            assert [g[0].shape[-1] for g in got] == [24 if epoch == 0 else 32] * 3
+            for (a0, ag), (b0, bg) in zip(want, got, strict=True):
+                assert torch.equal(a0, b0) and torch.equal(ag, bg)
+            loader = kept._loader
+            pids.append(sorted(w.pid for w in loader._iterator._workers))
+        assert pids[0] == pids[1] == pids[2] and len(pids[0]) == 2  # the same two worker processes throughout
+    finally:
+        fresh.close()
+        kept.close()
+    assert kept._loader is None

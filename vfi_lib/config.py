@@ -155,6 +155,7 @@ class TrainConfig:
     crop_size: int = 256  # random crop (final size of the curriculum)
     crop_schedule: tuple[tuple[int, int], ...] = ()  # ((start_epoch, crop), ...) curriculum
     num_workers: int = -1  # data loader workers per process (-1: auto = min(4, CPU cores - 1))
+    persistent_workers: bool = True  # keep the training loader's workers across epochs (each item carries its epoch); a 4-step BBB epoch restarted them every 4 steps
     seed: int = 1234
     eval_interval: int = 1  # validate every N epochs
     val_interval_steps: int = 0  # also validate every N optimizer steps (0: at epoch ends only); curves for long epochs / short runs

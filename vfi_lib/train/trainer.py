@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -56,16 +56,28 @@ PAUSE_ENV = "VFI_FAULT_PAUSE_AT_STEP"  # fault injection (tests): rank 0 stops h
 class SeededItems(Dataset):
     """Wraps a dataset so that item ``i`` of epoch ``e`` is drawn under RNG seeds that are a pure
     function of (seed, e, i), whatever the worker, rank or resume point; the caller's RNG states
-    are left untouched."""
+    are left untouched.
 
-    def __init__(self, dataset: Dataset, seed: int, epoch: int) -> None:
-        self.dataset, self.seed, self.epoch = dataset, seed, epoch
+    An index may also be an ``(epoch, i)`` pair (:class:`EpochSampler`): the item of that epoch, with
+    the dataset's ``set_epoch(epoch)`` and ``set_crop(crop_at(epoch))`` applied first in the process
+    that draws it, so that one loader with persistent workers serves every epoch.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int, epoch: int, crop_at: Callable[[int], Any] | None = None) -> None:
+        self.dataset, self.seed, self.epoch, self.crop_at = dataset, seed, epoch, crop_at
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> Any:
-        s = int(np.random.SeedSequence([self.seed, self.epoch, int(index)]).generate_state(1)[0])
+    def __getitem__(self, index: int | tuple[int, int]) -> Any:
+        epoch = self.epoch
+        if isinstance(index, tuple):
+            epoch, index = index
+            if epoch != getattr(self.dataset, "epoch", None):
+                self.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
+            if self.crop_at is not None:
+                self.dataset.set_crop(self.crop_at(epoch))  # type: ignore[attr-defined]
+        s = int(np.random.SeedSequence([self.seed, epoch, int(index)]).generate_state(1)[0])
         py, npy, th = random.getstate(), np.random.get_state(), torch.get_rng_state()
         try:
             random.seed(s)
@@ -76,6 +88,27 @@ class SeededItems(Dataset):
             random.setstate(py)
             np.random.set_state(npy)
             torch.set_rng_state(th)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, index)`` for the indices of the sampler given to :meth:`start` (in the main
+    process), so that one DataLoader with persistent workers can serve every epoch: the workers learn
+    the epoch from each index (:class:`SeededItems`) instead of from a fresh copy of the dataset."""
+
+    def __init__(self) -> None:
+        self.epoch, self.base = 0, None
+
+    def start(self, epoch: int, base: Sampler[int]) -> None:
+        self.epoch, self.base = epoch, base
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.base is None:
+            raise RuntimeError("EpochSampler: start(epoch, sampler) before iterating")
+        for idx in self.base:
+            yield self.epoch, idx
+
+    def __len__(self) -> int:
+        return 0 if self.base is None else len(self.base)  # type: ignore[arg-type]
 
 
 class SkipSampler(Sampler[int]):
@@ -253,6 +286,8 @@ class Trainer:
         self.build_train_dataset = build_train_dataset
         self.train_set = build_train_dataset(cfg, epoch=0)
         self.train_set_epoch = 0
+        self._loader: DataLoader | None = None  # the persistent training loader (_train_loader)
+        self._epoch_sampler: EpochSampler | None = None
         self.val_set = build_val_dataset(cfg)
         micro_per_rank = len(self._sampler(self.train_set, 0)) // tc.batch_size
         self.steps_per_epoch = micro_per_rank // tc.grad_accum
@@ -531,6 +566,21 @@ class Trainer:
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(epoch)
         sampler = SkipSampler(self._sampler(self.train_set, epoch), self.step_in_epoch * tc.batch_size * tc.grad_accum)
+        if self._persistent_loader_ok():
+            if self._loader is None or self._loader.dataset.dataset is not self.train_set:
+                self._epoch_sampler = EpochSampler()
+                self._loader = StopSafeDataLoader(
+                    SeededItems(self.train_set, tc.seed, epoch, crop_at=tc.crop_at),
+                    batch_size=tc.batch_size,
+                    sampler=self._epoch_sampler,
+                    num_workers=self.num_workers,
+                    pin_memory=self.device.type == "cuda",
+                    drop_last=True,
+                    generator=torch.Generator().manual_seed(tc.seed * 1_000_003),  # worker seeds; never the global RNG
+                    persistent_workers=True,
+                )
+            self._epoch_sampler.start(epoch, sampler)
+            return self._loader
         g = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)  # worker seeds; never the global RNG
         return StopSafeDataLoader(
             SeededItems(self.train_set, tc.seed, epoch),
@@ -542,6 +592,17 @@ class Trainer:
             generator=g,
             persistent_workers=False,
         )
+
+    def _persistent_loader_ok(self) -> bool:
+        """One training loader for the whole run (workers kept across epochs): ``train.persistent_workers``,
+        worker processes, and a dataset that takes its epoch and crop per item (``set_epoch``/``set_crop``)."""
+        ds = self.train_set
+        return bool(self.tc.persistent_workers and self.num_workers > 0 and hasattr(ds, "set_epoch")
+                    and hasattr(ds, "set_crop"))
+
+    def _close_loader(self) -> None:
+        """Stop the persistent training loader's workers (when fit() leaves its epoch loop, and in close())."""
+        self._loader, self._epoch_sampler = None, None
 
     def _pause_hook(self) -> None:
         at = os.environ.get(PAUSE_ENV, "")
@@ -778,6 +839,7 @@ class Trainer:
             due = self._epoch_file_due(final=stopped or self.epoch >= tc.epochs)
             if due or improved:
                 self.save(epoch_file=due, best=improved)
+        self._close_loader()
         if self.step > start_step and self._validated_at_step != self.step:
             self._validate_and_keep_best(always_save=True)  # stopped inside an epoch
         checksums = D.all_gather_object(param_checksum(self.raw_model))
@@ -805,6 +867,7 @@ class Trainer:
     def close(self, synchronize: bool = True) -> None:
         """Flush TensorBoard and release the DDP wrapper while the process group is still alive
         (destroying DDP's reducer after ``destroy_process_group`` can hang in gloo's destructor)."""
+        self._close_loader()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
