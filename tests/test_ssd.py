@@ -150,17 +150,22 @@ def test_long_sequence_large_total_decay_float32():
     assert rel < 2e-6
 
 
-def test_compile_path_equals_eager(monkeypatch):
+@pytest.mark.parametrize("block_min,chunk,l", [(None, 16, 70), (4, 4, 90)])  # one-level / two-level state passing
+def test_compile_path_equals_eager(monkeypatch, block_min, chunk, l):
     """Under torch.compile the prefix sums are masked row sums (Inductor's split-scan cumsum fails on CUDA);
     run that branch eagerly: same outputs, gradients and large-decay accuracy as torch.cumsum."""
-    x, dt, A, B, C, D, s0 = _inputs(1, 70, 4, 2, 2, 8)
-    eager = ssd_chunked(x, dt, A, B, C, 16, D=D, initial_state=s0, return_final_state=True)
+    from vfi_lib.ssm import ssd as ssd_mod
+
+    if block_min is not None:
+        monkeypatch.setattr(ssd_mod, "PASS_BLOCK_MIN", block_min)
+    x, dt, A, B, C, D, s0 = _inputs(1, l, 4, 2, 2, 8)
+    eager = ssd_chunked(x, dt, A, B, C, chunk, D=D, initial_state=s0, return_final_state=True)
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    traced = ssd_chunked(x, dt, A, B, C, 16, D=D, initial_state=s0, return_final_state=True)
+    traced = ssd_chunked(x, dt, A, B, C, chunk, D=D, initial_state=s0, return_final_state=True)
     for a, b in zip(eager, traced):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
     xs = [t.detach().clone().requires_grad_() for t in (x, dt, B)]
-    torch.autograd.grad(ssd_chunked(xs[0], xs[1], A, xs[2], C, 16).sum(), xs)  # differentiable
+    torch.autograd.grad(ssd_chunked(xs[0], xs[1], A, xs[2], C, chunk).sum(), xs)  # differentiable
     test_long_sequence_large_total_decay_float32()
 
 
@@ -192,19 +197,6 @@ def test_two_level_state_passing_matches_naive(monkeypatch, n_chunks):
     torch.autograd.backward([y_ref, s_ref], [gy, gs])
     for a, r in zip(args, ref_args):
         torch.testing.assert_close(a.grad, r.grad, rtol=1e-9, atol=1e-9)
-
-
-def test_two_level_state_passing_under_compile_branch(monkeypatch):
-    """The traced branch (masked row-sum prefix sums) of the two-level scan equals the eager one."""
-    from vfi_lib.ssm import ssd as ssd_mod
-
-    monkeypatch.setattr(ssd_mod, "PASS_BLOCK_MIN", 4)
-    x, dt, A, B, C, D, s0 = _inputs(1, 90, 4, 2, 2, 8)
-    eager = ssd_chunked(x, dt, A, B, C, 4, D=D, initial_state=s0, return_final_state=True)
-    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
-    traced = ssd_chunked(x, dt, A, B, C, 4, D=D, initial_state=s0, return_final_state=True)
-    for a, b in zip(eager, traced):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
 def test_bad_shapes_name_the_argument():
