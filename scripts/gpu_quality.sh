@@ -18,6 +18,8 @@
 # Usage: OUT=/tmp/o MIN=5.5 MIN_A=3.5 bash scripts/gpu_quality.sh   (both runs share the GPU). Eager by default:
 # compiling the Phase-2 training step takes ~3 min, most of a 4-minute stage; COMPILE=default for longer runs,
 # COMPILE=regional compiles only the blocks (about half the compile time on CPU; GPU speed not yet measured).
+# COMPILE applies to the synthetic stage and run B; the short real-footage stage of A stays eager unless COMPILE_FT
+# says otherwise (a second process compiles again).
 # One device call runs at most 600 s: keep MIN*60 + ~40 s of start-up + ~70 s per evaluated model under it.
 # EVAL=0 trains only and returns the last model's weights as $OUT/<exp>.pt.part-NN (join: cat parts > <exp>.pt);
 # TRAIN=0 CKPTS="a.pt b.pt" evaluates such checkpoints (with PEER_ROWS=1, the peer) and trains nothing.
@@ -27,15 +29,15 @@ set -uo pipefail
 R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 COMMON="--phase 2 --ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_size $BS --crop_size 256 --lr $LR
-  --seed 0 --compile ${COMPILE:-off} --ssm_backend torch --eval_interval 1000 --val_interval_steps ${VAL_STEPS:-250} --val_limit 16 --log_interval 25
+  --seed 0 --ssm_backend torch --eval_interval 1000 --val_interval_steps ${VAL_STEPS:-250} --val_limit 16 --log_interval 25
   --ckpt_interval 500 --keep_epoch_ckpts 1 ${EXTRA:-}"
 VIDEO="--dataset video --data_path .devdata/train --video_max_gap 3"
 if [ "${TRAIN:-1}" = 1 ]; then
-{ python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_A" --dataset synthetic --exp_name scratch \
+{ python3 -m vfi_lib.train $COMMON --compile "${COMPILE:-off}" --max_minutes "$MIN_A" --dataset synthetic --exp_name scratch \
     --w_flow_sup "${FLOW_SUP:-0.01}" > "$R/scratch.log" 2>&1
-  python3 -m vfi_lib.train $COMMON --max_minutes "$MIN_B" $VIDEO --exp_name scratch_ft \
+  python3 -m vfi_lib.train $COMMON --compile "${COMPILE_FT:-off}" --max_minutes "$MIN_B" $VIDEO --exp_name scratch_ft \
     --init_from "$R/ckpt/scratch/latest.pt" > "$R/scratch_ft.log" 2>&1; } &
-[ "${RUN_B:-1}" = 1 ] && python3 -m vfi_lib.train $COMMON --max_minutes "$MIN" $VIDEO --exp_name rifeflow \
+[ "${RUN_B:-1}" = 1 ] && python3 -m vfi_lib.train $COMMON --compile "${COMPILE:-off}" --max_minutes "$MIN" $VIDEO --exp_name rifeflow \
   --set 'model.flow_arch="rife4"' --init_flow_from .whl/peers/rife-4.2x/flownet.pkl --flow_lr_scale 0.1 \
   > "$R/rifeflow.log" 2>&1 &
 wait

@@ -13,8 +13,8 @@ commands in one string (:func:`vfi_lib.cli.model_args_from_spec`), loaded by the
 ``--ssm_backend``. Each model is loaded once and run on every benchmark in this process
 (``vfi_lib.eval.run_benchmark``, per-sample results under ``--out_dir``, default ``outputs/benchmarks/``);
 the script prints a markdown table (PSNR / SSIM per benchmark, the mean over the gap-1 and the
-large-motion (gap-2) sets) and writes it as JSON. ``--dtype bf16`` applies to our checkpoints only
-(peers and baselines run as released, fp32).
+large-motion (gap-2) sets) and writes it as JSON. ``--dtype bf16`` and ``--scale`` apply to our checkpoints
+only (peers and baselines run as released: fp32, the protocol's flow scale).
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt_dir", help="checkpoint root for names (default <project>/ckpt or $VFI_CKPT_DIR)")
     ap.add_argument("--out", type=Path, required=True, help="the table as JSON")
     ap.add_argument("--out_dir", type=Path, help="per-sample results (default outputs/benchmarks/)")
+    ap.add_argument("--scale", type=float, help="flow scale of our checkpoints (default: each benchmark's protocol, "
+                    "1.0 here; 0.5 runs the flow at half resolution: twice the search range in pixels); peers and "
+                    "baselines keep the protocol's")
     add_runtime_args(ap, helps={"--dtype": "autocast precision of our checkpoints (default fp32; peers and "
                                            "baselines run in fp32)"})
     return ap
@@ -90,6 +93,7 @@ def run(argv: list[str] | None = None) -> None:
             t0 = time.time()
             res = run_benchmark(model, bench, path, gap=gap, device=device, progress=False, model_name=label,
                                 dtype=None if margs.dtype == "fp32" else margs.dtype,
+                                scale=args.scale if margs.ckpt else None,
                                 out_dir=args.out_dir, settings=model_settings(margs))
             row[f"{blabel} PSNR"], row[f"{blabel} SSIM"] = round(res["psnr"], 2), round(res["ssim"], 4)
             detail[f"{label}/{blabel}"] = {k: res[k] for k in ("psnr", "ssim", "n", "rounding", "files")}
