@@ -59,6 +59,24 @@ def test_timetest_profile_writes_the_top_ops_table(tmp_path):
     assert "profile" not in json.loads(out.read_text())  # the table goes to its own file, not into the JSON
 
 
+def test_timetest_chunk_size_sets_every_mamba2(tmp_path, monkeypatch):
+    """--chunk_size: every SSD call of the timed model runs at that chunk length (recorded in the JSON); a model
+    without Mamba2 layers is refused by name."""
+    from vfi_lib.ssm import backends
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    seen = []
+    real = backends.ssd_chunked
+    monkeypatch.setattr(backends, "ssd_chunked", lambda *a, **k: seen.append(a[5]) or real(*a, **k))
+    out = tmp_path / "tt.json"
+    assert timetest_main(["--phase", "1", "--tiny", "--resolution", "32x32", "--runs", "1", "--warmup", "0",
+                          "--device", "cpu", "--ssm_backend", "torch", "--chunk_size", "8", "--json", str(out)]) == 0
+    assert seen and set(seen) == {8}
+    assert json.loads(out.read_text())["settings"]["chunk_size"] == 8
+    with pytest.raises(SystemExit):
+        timetest_main(["--baseline", "average", "--resolution", "32x32", "--device", "cpu", "--chunk_size", "8"])
+
+
 def test_module_breakdown_times_each_submodule_in_call_order():
     """Per-module inclusive times: a module that sleeps a known time per call shows it (summed over its two
     calls per forward), children appear after their parents and within them, and the whole call bounds all."""

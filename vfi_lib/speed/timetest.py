@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--conv1d", choices=("auto", "conv", "shift"), default="auto",
                     help="Mamba2 causal conv: cuDNN conv1d, shifted multiply-adds, or auto (shift only when compiled)")
     ap.add_argument("--chunk_size", type=int, help="SSD chunk length of every Mamba2 (exact for any value: speed and "
-                    "memory only; default: the model's own, 256 in the presets)")
+                    "memory only; default: the model's own, 64 in the presets)")
     ap.add_argument("--profile", type=Path, help="also profile 5 calls (torch.profiler) and write the top-ops table here")
     ap.add_argument("--breakdown", type=Path, help="also time 5 calls per submodule (eager; CUDA events in forward "
                     "hooks) and write the per-module table here (JSON key 'breakdown')")
