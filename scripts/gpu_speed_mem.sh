@@ -10,7 +10,11 @@ PART=${PART:-all}   # mem | tt | lat | latc | chunk | all
 tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
 if [ "$PART" = latc ]; then {  # compiled latency at the SSD chunk length CHUNK (default 64) beside the compiled peer
-  # (V42=PATH: other Practical-RIFE 4.2x weights, e.g. random ones in its format: latency does not depend on them)
+  # (V42=PATH: other Practical-RIFE 4.2x weights; V42=random: random ones in its format, made here: latency does not
+  # depend on the weights, and the released 24.6 MB file may not fit the carry limit beside a checkpoint)
+  if [ "${V42:-}" = random ]; then V42=/tmp/rand_v42.pkl; python3 -c "import torch
+from vfi_lib.model.peers import build_peer, to_reference_state_dict
+torch.save(to_reference_state_dict(build_peer('rife-4.2x')), '$V42')"; fi
   T=${CHUNK:-64}; P2="--phase 2 --resolution 1080p --dtype bf16 --scale 0.5 --ssm_backend torch --chunk_size $T"
   echo "== TimeTest (median of 30, batch 1): compiled Practical-RIFE 4.2x fp16 vs compiled Phase 2 bf16 torch SSD, chunk $T"
   tt v42_1080p_fp16_c --peer rife-4.2x --weights "${V42:-.whl/peers/rife-4.2x/flownet.pkl}" --resolution 1080p --dtype fp16 --compile
