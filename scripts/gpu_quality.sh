@@ -55,6 +55,7 @@ for exp in ("scratch", "scratch_ft", "rifeflow"):
 PY
 if [ "${EVAL:-1}" = 0 ]; then  # train only: the last model's weights (no optimizer) come back in <16 MiB parts
   for e in scratch_ft rifeflow scratch; do f="$R/ckpt/$e/latest.pt"; [ -f "$f" ] && break; done
+  [ -f "$f" ] || { echo "gpu_quality.sh: no checkpoint under $R/ckpt to return (see the training logs above)"; exit 1; }
   python3 - "$f" "$R/$e.pt" <<'PY'
 import sys, torch
 state = torch.load(sys.argv[1], map_location="cpu", weights_only=True)

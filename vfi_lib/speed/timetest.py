@@ -182,6 +182,8 @@ def run_cli(argv: list[str] | None = None) -> dict:
 
     ap = build_parser()
     args = ap.parse_args(argv)
+    if args.chunk_size is not None and args.chunk_size < 1:
+        ap.error(f"--chunk_size must be >= 1, got {args.chunk_size}")
     if args.breakdown and args.compile != "off":
         ap.error("--breakdown times the eager model's submodules (compiled graphs skip module hooks); drop --compile")
     if not (args.ckpt or args.baseline or args.peer or args.phase):
@@ -199,8 +201,6 @@ def run_cli(argv: list[str] | None = None) -> dict:
     if args.chunk_size is not None:
         from vfi_lib.ssm.mamba2 import set_chunk_size
 
-        if args.chunk_size < 1:
-            ap.error(f"--chunk_size must be >= 1, got {args.chunk_size}")
         if not set_chunk_size(model, args.chunk_size):
             ap.error(f"--chunk_size: {label} has no Mamba2 (SSD) layer")
     result = {"model": label, "params": count_parameters(model), "resolution": res,

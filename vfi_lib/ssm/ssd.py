@@ -27,6 +27,8 @@ in slices whose intermediates stay below :data:`SSD_SLICE_BYTES`, the state pass
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -170,7 +172,7 @@ def _pass_states(states: Tensor, a: Tensor) -> Tensor:
     b, N, g, r, p, n = states.shape
     if N <= PASS_BLOCK_MIN:
         return torch.einsum("bgrzc,bcgrpn->bzgrpn", torch.exp(_chunk_segsum(a)), states)
-    K = int(N**0.5 + 0.999999)
+    K = math.isqrt(N - 1) + 1  # ceil(sqrt(N))
     G = -(-N // K)
     pad = G * K - N  # zero states with zero log-decay at the end: nothing flows back from them
     Sb = F.pad(states, (0, 0, 0, 0, 0, 0, 0, 0, 0, pad)).reshape(b, G, K, g, r, p, n)
