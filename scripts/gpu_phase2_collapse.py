@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -139,43 +140,47 @@ def main() -> None:
     ap.add_argument("--num_workers", type=int, default=6)
     ap.add_argument("--crop", type=int, default=256)
     args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="p2collapse_"))
-    print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
-    for backend in args.backends.split(","):
-        tr, cfg = train(backend, args, root)
-        model = tr.raw_model
-        dev = next(model.parameters()).device
-        bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-        print(f"[{backend}] non-finite parameters: {bad[:5]}; max |w| {max(float(p.abs().max()) for p in model.parameters()):.3g}")
-        val = [to_float(tr.val_set[i], dev) for i in range(8)]
-        ds = build_train_dataset(cfg, epoch=0)
-        tb = to_float(torch.utils.data.default_collate([ds[i] for i in range(8)]), dev)
-        trb = [tuple(x[i : i + 1] for x in tb) for i in range(8)]
-        runs = {
-            "eval  bf16 auto   B=1": dict(),
-            "train bf16 auto   B=1": dict(mode="train"),
-            "eval  fp32 auto   B=1": dict(amp=False),
-            "eval  bf16 torch  B=1": dict(backend="torch"),
-            "eval  bf16 auto   B=8": dict(cat=True),
-            "train bf16 auto   B=8": dict(mode="train", cat=True),
-            "eval  bf16 auto   grad": dict(grad=True),
-            "eval  bf16 auto   cleared grid cache": dict(clear=True),
-        }
-        if dev.type == "cuda" and backend != "torch":
-            runs["eval  bf16 triton B=8"] = dict(backend="triton", cat=True)
-            runs["eval  fp32 torch  B=1"] = dict(backend="torch", amp=False)
-        for name, kw in runs.items():
-            pv, sv = score(model, val, **kw)
-            pt, st = score(model, trb, **kw)
-            print(f"[{backend}] {name:38s} val {pv:6.2f} dB | train-batch {pt:6.2f} dB || val: {sv} || train: {st}")
-        if dev.type == "cuda" and backend != "torch":
-            for row in ss2d_parity(model, val[0]):
-                print(f"[{backend}] B=1 {row}")
-            for row in ss2d_parity(model, tb):
-                print(f"[{backend}] B=8 {row}")
-        del tr, model
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    root = Path(tempfile.mkdtemp(prefix="p2collapse_"))  # the runs' checkpoints and logs, removed at the end
+    try:
+        print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
+        for backend in args.backends.split(","):
+            tr, cfg = train(backend, args, root)
+            model = tr.raw_model
+            dev = next(model.parameters()).device
+            bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+            print(f"[{backend}] non-finite parameters: {bad[:5]}; max |w| {max(float(p.abs().max()) for p in model.parameters()):.3g}")
+            val = [to_float(tr.val_set[i], dev) for i in range(8)]
+            ds = build_train_dataset(cfg, epoch=0)
+            tb = to_float(torch.utils.data.default_collate([ds[i] for i in range(8)]), dev)
+            trb = [tuple(x[i : i + 1] for x in tb) for i in range(8)]
+            runs = {
+                "eval  bf16 auto   B=1": dict(),
+                "train bf16 auto   B=1": dict(mode="train"),
+                "eval  fp32 auto   B=1": dict(amp=False),
+                "eval  bf16 torch  B=1": dict(backend="torch"),
+                "eval  bf16 auto   B=8": dict(cat=True),
+                "train bf16 auto   B=8": dict(mode="train", cat=True),
+                "eval  bf16 auto   grad": dict(grad=True),
+                "eval  bf16 auto   cleared grid cache": dict(clear=True),
+            }
+            if dev.type == "cuda" and backend != "torch":
+                runs["eval  bf16 triton B=8"] = dict(backend="triton", cat=True)
+                runs["eval  fp32 torch  B=1"] = dict(backend="torch", amp=False)
+            for name, kw in runs.items():
+                pv, sv = score(model, val, **kw)
+                pt, st = score(model, trb, **kw)
+                print(f"[{backend}] {name:38s} val {pv:6.2f} dB | train-batch {pt:6.2f} dB || val: {sv} || train: {st}")
+            if dev.type == "cuda" and backend != "torch":
+                for row in ss2d_parity(model, val[0]):
+                    print(f"[{backend}] B=1 {row}")
+                for row in ss2d_parity(model, tb):
+                    print(f"[{backend}] B=8 {row}")
+            del tr, model
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

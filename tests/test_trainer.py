@@ -21,7 +21,7 @@ from vfi_lib.train.cli import config_from_args, config_to_argv
 from vfi_lib.train.ema import ModelEMA
 from vfi_lib.train.schedule import warmup_cosine_lr
 from vfi_lib.train.schedule import WarmupCosine
-from vfi_lib.train.trainer import PAUSE_ENV, Trainer, resolve_amp, train
+from vfi_lib.train.trainer import PAUSE_ENV, SeededItems, Trainer, resolve_amp, train
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -175,6 +175,71 @@ def test_schedule_ema_amp():
     d = 2 / 11
     assert torch.allclose(ema.module.weight, d * w0 + (1 - d) * lin.weight)
     assert resolve_amp("auto", torch.device("cpu")) is None and resolve_amp("bf16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_ema_foreach_update_matches_the_per_tensor_formula():
+    """The grouped _foreach_lerp_ EMA equals e = d e + (1 - d) w for every float tensor (params and
+    buffers, two dtypes), and copies integer buffers."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(2, 2).double())
+    ema = ModelEMA(net, decay=0.9)
+    before = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+        net[1].running_mean.add_(1.0)
+        net[1].num_batches_tracked.add_(5)
+    for _ in range(2):
+        ema.update(net)
+    d1, d2 = 2 / 11, 3 / 12  # warmed-up decays of updates 1 and 2
+    for k, w in net.state_dict().items():
+        if w.dtype.is_floating_point:
+            want = d2 * (d1 * before[k] + (1 - d1) * w) + (1 - d2) * w
+            torch.testing.assert_close(ema.module.state_dict()[k], want)
+        else:
+            assert torch.equal(ema.module.state_dict()[k], w)
+    assert ema.module.state_dict()["2.weight"].dtype == torch.float64
+
+
+def test_non_finite_gradient_step_is_skipped_on_the_device_and_reported(tmp_path, monkeypatch):
+    """A step whose gradient norm is NaN leaves weights and optimizer state untouched, with no host sync in
+    the optimizer step (no Tensor.__bool__/item/float/tolist), and the next log line reports it; the next
+    finite step updates as usual."""
+    cfg = preset("phase1", tiny=True, dataset="sample", crop_size=32, batch_size=2, max_steps=4, num_workers=0,
+                 val_limit=1, exp_name="nf", ckpt_dir=str(tmp_path / "c"), log_dir=str(tmp_path / "l"))
+    tr = Trainer(cfg)
+    params = [p for p in tr.raw_model.parameters() if p.requires_grad]
+
+    def backward(bad: bool) -> None:
+        for p in params:
+            p.grad = torch.full_like(p, float("nan") if bad else 0.01)
+
+    backward(False)
+    tr._optimizer_step()
+    w1 = [p.detach().clone() for p in params]
+    st1 = {k: v.clone() for k, v in tr.optimizer.state[params[0]].items()}
+
+    def no_sync(*a, **k):
+        raise AssertionError("host sync in _optimizer_step")
+
+    backward(True)
+    with monkeypatch.context() as m:
+        for name in ("__bool__", "item", "__float__", "__int__", "tolist"):
+            m.setattr(torch.Tensor, name, no_sync)
+        tr._optimizer_step()
+    assert all(torch.equal(a, p) for a, p in zip(w1, params))
+    assert all(torch.equal(st1[k], tr.optimizer.state[params[0]][k]) for k in st1)
+    assert int(tr._skipped) == 1 and not hasattr(tr.optimizer, "found_inf")
+    msgs = []
+    monkeypatch.setattr(tr, "log", msgs.append)
+    tr.runlog = type("R", (), {"append": lambda self, *a, **k: msgs.append(k)})()
+    tr._log_train({"total": torch.tensor(0.5)}, 1, torch.tensor(float("nan")), 1.0,
+                  type("B", (), {"set_postfix": lambda self, **k: None})())
+    assert any("1 step(s)" in str(x) and "non-finite" in str(x) for x in msgs)
+    assert any(isinstance(x, dict) and x.get("skipped_steps") == 1 for x in msgs) and int(tr._skipped) == 0
+    backward(False)
+    tr._optimizer_step()
+    assert not torch.equal(w1[0], params[0]) and tr.optimizer.state[params[0]]["step"] == st1["step"] + 1
+    tr.close()
 
 
 def test_init_from_earlier_phase_and_max_minutes(tmp_path):
@@ -413,19 +478,36 @@ def test_persistent_loader_keeps_workers_and_draws_the_same_items(tmp_path):
 
     fresh = Trainer(preset("phase2", **kw, exp_name="fresh", persistent_workers=False))
     kept = Trainer(preset("phase2", **kw, exp_name="kept"))
+    main = Trainer(preset("phase2", **{**kw, "num_workers": 0}, exp_name="main"))
+
+    def reference(tr, epoch, n=3):
+        """The old semantics, built independently: a dataset set to the epoch and its crop in this process."""
+        ds = tr.build_train_dataset(tr.cfg, epoch=epoch)
+        ds.set_epoch(epoch)
+        ds.set_crop(tr.tc.crop_at(epoch))
+        idx = list(tr._sampler(ds, epoch))[tr.step_in_epoch * 2:][:2 * n]
+        items = [SeededItems(ds, tr.tc.seed, epoch)[i] for i in idx]
+        return [(torch.stack([torch.as_tensor(x["img0"]) for x in items[k:k + 2]]),
+                 torch.stack([torch.as_tensor(x["gt"]) for x in items[k:k + 2]])) for k in range(0, 2 * n, 2)]
+
     try:
-        assert fresh._persistent_loader_ok() is False and kept._persistent_loader_ok() is True
         pids = []
         for epoch in (0, 1, 2):
-            fresh.step_in_epoch = kept.step_in_epoch = 1 if epoch == 2 else 0  # epoch 2: resumed after one step
-            want, got = batches(fresh, epoch), batches(kept, epoch)
-            assert [g[0].shape[-1] for g in got] == [24 if epoch == 0 else 32] * 3
-            for (a0, ag), (b0, bg) in zip(want, got, strict=True):
-                assert torch.equal(a0, b0) and torch.equal(ag, bg)
-            loader = kept._loader
-            pids.append(sorted(w.pid for w in loader._iterator._workers))
+            for tr in (fresh, kept, main):
+                tr.step_in_epoch = 1 if epoch == 2 else 0  # epoch 2: resumed after one step
+            want = reference(fresh, epoch)
+            for tr in (fresh, kept, main):
+                got = batches(tr, epoch)
+                assert [g[0].shape[-1] for g in got] == [24 if epoch == 0 else 32] * 3
+                for (a0, ag), (b0, bg) in zip(want, got, strict=True):
+                    assert torch.equal(a0, b0) and torch.equal(ag, bg)
+            assert fresh._loader is None and main._loader is None  # only train.persistent_workers with workers keeps one
+            pids.append(sorted(w.pid for w in kept._loader._iterator._workers))
         assert pids[0] == pids[1] == pids[2] and len(pids[0]) == 2  # the same two worker processes throughout
+        # the datasets themselves are never set to an epoch or crop in this process when workers draw the items
+        assert kept.train_set.epoch == 0 and fresh.train_set.epoch == 0
     finally:
         fresh.close()
         kept.close()
+        main.close()
     assert kept._loader is None

@@ -55,7 +55,11 @@ def region_types() -> tuple[type[nn.Module], ...]:
 
 def compile_regions(model: nn.Module) -> nn.Module:
     """Compile every outermost :func:`region_types` module of ``model`` in place (``nn.Module.compile``,
-    static shapes); returns ``model`` itself (same parameters, same state_dict keys)."""
+    static shapes); returns ``model`` itself (same parameters, same state_dict keys).
+
+    Side effect: every region compiles the one code object ``nn.Module._call_impl``, so dynamo's cache
+    limits (process-wide settings) are raised to at least 64 entries per code object and 512 in all; they
+    are never lowered, and a caller's higher values are kept."""
     types = region_types()
     # every region compiles nn.Module._call_impl (one code object): room for one cache entry per block shape
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)

@@ -40,6 +40,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vfi_lib.ssm.ssd import autocast_off
+
 
 def sinkhorn_log(logits: torch.Tensor, iters: int = 20, newton_steps: int = 4) -> torch.Tensor:
     """Project logits (..., n, n) onto doubly stochastic matrices P = diag(e^f) exp(logits) diag(e^g).
@@ -61,7 +63,7 @@ def sinkhorn_log(logits: torch.Tensor, iters: int = 20, newton_steps: int = 4) -
     if newton_steps < 0:
         raise ValueError(f"vfi_lib/modules/mhc.py: sinkhorn_log newton_steps must be >= 0, got {newton_steps}")
     n = logits.shape[-1]
-    with torch.autocast(device_type=logits.device.type, enabled=False):
+    with autocast_off(logits.device.type):
         log_p = logits.double() if logits.dtype == torch.float64 else logits.float()
         for _ in range(iters):
             log_p = log_p - torch.logsumexp(log_p, dim=-2, keepdim=True)  # columns sum to 1

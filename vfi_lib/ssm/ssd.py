@@ -27,18 +27,27 @@ in slices whose intermediates stay below :data:`SSD_SLICE_BYTES`, the state pass
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ssd_naive", "ssd_chunked", "compute_dtype", "check_ssd_inputs", "SSD_SLICE_BYTES"]
+__all__ = ["ssd_naive", "ssd_chunked", "compute_dtype", "check_ssd_inputs", "autocast_off", "SSD_SLICE_BYTES"]
 
 SSD_SLICE_BYTES = 512 * 2**20
 """Default budget of :func:`ssd_chunked` for one intermediate of a slice (bytes): 512 MiB keeps a
 training batch of 4 at 256x256 in one slice (stage 1: 32 chunks x 16 heads x 256^2 x 4 B) and bounds
 4K inference (4080 chunks) to about 3 such tensors alive at a time instead of 17 GB each."""
+
+
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast disabled on ``device_type``; a null context where autocast does not exist (the meta device,
+    on which :func:`vfi_lib.speed.flops.model_cost` counts a forward without memory or compute)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -106,7 +115,7 @@ def ssd_naive(
     b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state)
     cd = compute_dtype(x.dtype)
     r = h // g
-    with torch.autocast(device_type=x.device.type, enabled=False):  # the reference stays in cd
+    with autocast_off(x.device.type):  # the reference stays in cd
         xs, dts, As = x.to(cd), dt.to(cd), A.to(cd)
         Bh = B.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
         Ch = C.to(cd).repeat_interleave(r, dim=2)  # (b, l, h, n)
@@ -297,7 +306,7 @@ def ssd_chunked(
     c = max(1, -(-l // T))
     budget = SSD_SLICE_BYTES if slice_bytes is None else slice_bytes
     span = T * _chunks_per_slice(b, h, p, n, T, c, torch.finfo(cd).bits // 8, budget)  # tokens per slice
-    with torch.autocast(device_type=x.device.type, enabled=False):  # the einsums must not drop to half
+    with autocast_off(x.device.type):  # the einsums must not drop to half
         A_cd = A.to(cd)
         state = None if initial_state is None else initial_state.to(cd).reshape(b, g, h // g, p, n)
         causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()

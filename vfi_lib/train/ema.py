@@ -27,15 +27,22 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """One EMA step from ``model``'s current weights: the floating-point tensors in one ``_foreach_lerp_``
+        per dtype (a few kernels instead of one per tensor), the integer ones copied."""
         self.updates += 1
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         src = model.state_dict()
+        groups: dict[torch.dtype, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
         for name, e in self.module.state_dict().items():
             w = src[name].detach()
             if e.dtype.is_floating_point:
-                e.lerp_(w.to(e.dtype), 1.0 - d)  # e = d * e + (1 - d) * w
+                dst, new = groups.setdefault(e.dtype, ([], []))
+                dst.append(e)
+                new.append(w.to(e.dtype))
             else:
                 e.copy_(w)
+        for dst, new in groups.values():
+            torch._foreach_lerp_(dst, new, 1.0 - d)  # e = d * e + (1 - d) * w
 
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "updates": self.updates, "decay": self.decay}

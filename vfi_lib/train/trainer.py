@@ -276,8 +276,11 @@ class Trainer:
         self._seed_all(tc.seed + 1000 * self.dist.rank)
         self.ema = ModelEMA(self.raw_model, tc.ema_decay) if tc.ema else None
         self.loss_fn = CompositeLoss(cfg).to(self.device)
+        # fused AdamW (CPU and CUDA): one kernel per parameter group, and it takes ``found_inf`` on the device,
+        # so a step with a non-finite gradient is skipped without a host sync (see _optimizer_step)
         self.optimizer = torch.optim.AdamW(param_groups(self.raw_model, tc.weight_decay, tc.flow_lr_scale), lr=tc.lr,
-                                           betas=(0.9, 0.999))
+                                           betas=(0.9, 0.999), fused=True)
+        self._skipped = torch.zeros((), dtype=torch.int64, device=self.device)  # non-finite steps since the last log
         self.amp_dtype = resolve_amp(tc.amp, self.device)
         use_scaler = self.amp_dtype == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=True) if use_scaler else None
@@ -286,7 +289,7 @@ class Trainer:
         self.build_train_dataset = build_train_dataset
         self.train_set = build_train_dataset(cfg, epoch=0)
         self.train_set_epoch = 0
-        self._loader: DataLoader | None = None  # the persistent training loader (_train_loader)
+        self._loader: DataLoader | None = None  # the persistent training loader (_train_loader), kept across epochs
         self._epoch_sampler: EpochSampler | None = None
         self.val_set = build_val_dataset(cfg)
         micro_per_rank = len(self._sampler(self.train_set, 0)) // tc.batch_size
@@ -555,50 +558,47 @@ class Trainer:
     # ------------------------------------------------------------------ metrics
     # ------------------------------------------------------------------ loops
     def _train_loader(self, epoch: int) -> DataLoader:
+        """The loader of ``epoch``, resumed at ``step_in_epoch``.
+
+        A dataset that takes its epoch and crop (``set_epoch``/``set_crop``: every training set of
+        :mod:`vfi_lib.data`) is never changed here: each index carries its epoch (:class:`EpochSampler`) and
+        :class:`SeededItems` applies that epoch's stream and crop to the dataset in the process that draws the
+        item. One loader then serves the whole run, its workers kept (``train.persistent_workers``); without
+        workers or with the option off, a fresh loader per epoch draws the same items. Any other dataset is
+        rebuilt for each new epoch (``build_train_dataset(cfg, epoch)``) and read by a fresh loader.
+        """
         tc = self.tc
-        ds = self.train_set
-        if epoch != self.train_set_epoch:  # crop curriculum and per-epoch random stream
-            if hasattr(ds, "set_crop") and hasattr(ds, "set_epoch"):
-                ds.set_crop(tc.crop_at(epoch))
-            else:
-                self.train_set = self.build_train_dataset(self.cfg, epoch=epoch)
-            self.train_set_epoch = epoch
-        if hasattr(self.train_set, "set_epoch"):
-            self.train_set.set_epoch(epoch)
+        per_item = self._per_item_epochs(self.train_set)
+        if not per_item and epoch != self.train_set_epoch:
+            self.train_set = self.build_train_dataset(self.cfg, epoch=epoch)
+        self.train_set_epoch = epoch
         sampler = SkipSampler(self._sampler(self.train_set, epoch), self.step_in_epoch * tc.batch_size * tc.grad_accum)
-        if self._persistent_loader_ok():
-            if self._loader is None or self._loader.dataset.dataset is not self.train_set:
-                self._epoch_sampler = EpochSampler()
-                self._loader = StopSafeDataLoader(
-                    SeededItems(self.train_set, tc.seed, epoch, crop_at=tc.crop_at),
-                    batch_size=tc.batch_size,
-                    sampler=self._epoch_sampler,
-                    num_workers=self.num_workers,
-                    pin_memory=self.device.type == "cuda",
-                    drop_last=True,
-                    generator=torch.Generator().manual_seed(tc.seed * 1_000_003),  # worker seeds; never the global RNG
-                    persistent_workers=True,
-                )
+        keep = bool(per_item and tc.persistent_workers and self.num_workers > 0)
+        if per_item and keep and self._loader is not None and self._loader.dataset.dataset is self.train_set:
             self._epoch_sampler.start(epoch, sampler)
             return self._loader
-        g = torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch)  # worker seeds; never the global RNG
-        return StopSafeDataLoader(
-            SeededItems(self.train_set, tc.seed, epoch),
+        self._close_loader()
+        loader = StopSafeDataLoader(
+            SeededItems(self.train_set, tc.seed, epoch, crop_at=tc.crop_at if per_item else None),
             batch_size=tc.batch_size,
-            sampler=sampler,
+            sampler=EpochSampler() if per_item else sampler,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             drop_last=True,
-            generator=g,
-            persistent_workers=False,
+            # worker seeds (never the global RNG); the items themselves are seeded by SeededItems
+            generator=torch.Generator().manual_seed(tc.seed * 1_000_003 + (0 if keep else epoch)),
+            persistent_workers=keep,
         )
+        if per_item:
+            loader.sampler.start(epoch, sampler)
+        if keep:
+            self._loader, self._epoch_sampler = loader, loader.sampler
+        return loader
 
-    def _persistent_loader_ok(self) -> bool:
-        """One training loader for the whole run (workers kept across epochs): ``train.persistent_workers``,
-        worker processes, and a dataset that takes its epoch and crop per item (``set_epoch``/``set_crop``)."""
-        ds = self.train_set
-        return bool(self.tc.persistent_workers and self.num_workers > 0 and hasattr(ds, "set_epoch")
-                    and hasattr(ds, "set_crop"))
+    @staticmethod
+    def _per_item_epochs(ds: Dataset) -> bool:
+        """Does ``ds`` take its epoch and crop per item (``set_epoch`` and ``set_crop``)?"""
+        return hasattr(ds, "set_epoch") and hasattr(ds, "set_crop")
 
     def _close_loader(self) -> None:
         """Stop the persistent training loader's workers (when fit() leaves its epoch loop, and in close())."""
@@ -611,7 +611,11 @@ class Trainer:
             while True:  # wait for the test to kill -9 this process
                 time.sleep(1.0)
 
-    def _optimizer_step(self) -> float:
+    def _optimizer_step(self) -> torch.Tensor:
+        """Clip, step (skipped when the gradient norm is not finite), schedule, EMA; returns the norm (a device
+        scalar). No host sync: without a GradScaler the fused AdamW reads the skip flag on the device
+        (``found_inf``, the attribute GradScaler itself sets), and the skipped steps are counted on the device
+        and reported at the next log line."""
         params = [p for p in self.raw_model.parameters() if p.requires_grad]
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
@@ -619,10 +623,16 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.step(self.optimizer)  # skips the step itself on inf/nan
             self.scaler.update()
-        elif torch.isfinite(gnorm):
+        elif getattr(self.optimizer, "_step_supports_amp_scaling", False):  # fused: the skip stays on the device
+            bad = ~torch.isfinite(gnorm)
+            self.optimizer.found_inf = bad.float()
+            self.optimizer.step()
+            del self.optimizer.found_inf
+            self._skipped += bad
+        elif torch.isfinite(gnorm):  # another optimizer (a subclass's): one host sync
             self.optimizer.step()
         else:
-            self.log(f"[train] WARNING: non-finite gradient norm at step {self.step}; step skipped")
+            self._skipped += 1
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         if self.ema is not None:
@@ -750,6 +760,11 @@ class Trainer:
         lr = warmup_cosine_lr(max(sch.last_step - 1, 0), sch.peak, sch.floor, sch.warmup, sch.total)  # lr of the last step
         rec = {"loss": vals.get("total", float("nan")), **{f"loss_{k}": v for k, v in vals.items() if k != "total"},
                "lr": lr, "grad_norm": float(gnorm), "samples_per_s": throughput}
+        skipped = int(self._skipped)  # this log line syncs anyway
+        if skipped:
+            rec["skipped_steps"] = skipped
+            self.log(f"[train] WARNING: {skipped} step(s) up to step {self.step} skipped: non-finite gradient norm")
+            self._skipped.zero_()
         if self.device.type == "cuda":
             rec["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
         if self.is_main:
