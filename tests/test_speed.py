@@ -77,6 +77,35 @@ def test_timetest_chunk_size_sets_every_mamba2(tmp_path, monkeypatch):
         timetest_main(["--baseline", "average", "--resolution", "32x32", "--device", "cpu", "--chunk_size", "8"])
 
 
+def test_timetest_set_overrides_the_preset_model(tmp_path, monkeypatch):
+    """--set model.KEY=VALUE (with --phase): the timed untrained model is built from the overridden preset (the LGS
+    stages at 1/8 and 1/16 with a third encoder level), named and recorded as such; a key that is not a model field,
+    or --set with a non-preset model, is refused in one line."""
+    from vfi_lib import cli
+    from vfi_lib.cli import CliError
+    from vfi_lib.speed.timetest import main as timetest_main
+
+    import vfi_lib.model as model_pkg
+
+    built = []
+
+    orig = model_pkg.build_model
+    monkeypatch.setattr(model_pkg, "build_model", lambda cfg: built.append(cfg) or orig(cfg))
+    out = tmp_path / "tt.json"
+    assert timetest_main(["--phase", "2", "--tiny", "--set", "model.enc_channels=[8,16,24]", "--resolution", "64x64",
+                          "--runs", "1", "--warmup", "0", "--device", "cpu", "--json", str(out)]) == 0
+    assert built and built[-1].model.enc_channels == (8, 16, 24)
+    rec = json.loads(out.read_text())
+    assert rec["settings"]["set"] == {"model.enc_channels": [8, 16, 24]}
+    assert "enc_channels-8x16x24" in rec["model"]
+    with pytest.raises(CliError, match="model.KEY=VALUE"):
+        cli.model_overrides(["train.lr=1"])
+    with pytest.raises(CliError, match="not_a_field"):
+        cli.model_overrides(["model.not_a_field=1"])
+    assert timetest_main(["--baseline", "average", "--set", "model.d_state=8", "--resolution", "32x32",
+                          "--device", "cpu", "--runs", "1", "--warmup", "0", "--json", str(tmp_path / "b.json")]) != 0
+
+
 def test_module_breakdown_times_each_submodule_in_call_order():
     """Per-module inclusive times: a module that sleeps a known time per call shows it (summed over its two
     calls per forward), children appear after their parents and within them, and the whole call bounds all."""

@@ -23,6 +23,7 @@ never a traceback; errors raised inside DataLoader workers are reduced to their 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -77,6 +78,9 @@ def add_model_args(ap: argparse.ArgumentParser, sources: Sequence[str] = ("ckpt"
     if "phase" in sources:
         src.add_argument("--phase", type=int, choices=(1, 2, 3), help="an untrained preset model (speed tests)")
         g.add_argument("--tiny", action="store_true", help="with --phase: the tiny smoke-test preset")
+        g.add_argument("--set", action="append", default=[], metavar="model.KEY=VALUE",
+                       help="with --phase: override a model field of the preset (VALUE as JSON), e.g. "
+                            "model.enc_channels=[16,32,48]; repeatable")
     if "ckpt" in sources:
         g.add_argument("--ckpt_dir", help="checkpoint root for names (default <project>/ckpt or $VFI_CKPT_DIR)")
 
@@ -142,6 +146,9 @@ def load_model_from_args(args: argparse.Namespace, device: torch.device | None =
     weights = getattr(args, "weights", None)
     if weights and not getattr(args, "peer", None):
         raise CliError("--weights is for --peer models; a checkpoint carries its own weights (--ckpt)")
+    if getattr(args, "set", None) and not getattr(args, "phase", None):
+        raise CliError("--set overrides the model fields of a --phase preset; a checkpoint, baseline or peer "
+                       "brings its own")
     if getattr(args, "baseline", None):
         from vfi_lib.model.baselines import build_baseline
 
@@ -165,14 +172,48 @@ def load_model_from_args(args: argparse.Namespace, device: torch.device | None =
         from vfi_lib.model import build_model
 
         tiny = bool(getattr(args, "tiny", False))
-        model = build_model(preset(f"phase{args.phase}", tiny=tiny, ssm_backend=backend)).to(device).eval()
-        label = f"phase{args.phase}{'_tiny' if tiny else ''}_untrained"
+        cfg = preset(f"phase{args.phase}", tiny=tiny, ssm_backend=backend)
+        sets = model_overrides(getattr(args, "set", None) or [])
+        if sets:
+            cfg = cfg.override(**sets)
+        model = build_model(cfg).to(device).eval()
+        label = f"phase{args.phase}{'_tiny' if tiny else ''}_untrained" + "".join(
+            f"_{k.split('.', 1)[1]}-{_compact(v)}" for k, v in sets.items())
     else:
         raise CliError("name a model: --ckpt NAME|PATH, --baseline average|dis or --peer NAME --weights PATH")
     mode = getattr(args, "compile", "off") if compile else "off"
     if mode != "off":
         model = compile_model(model, mode)
     return model, label
+
+
+def model_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["model.KEY=VALUE", ...]`` -> ``{"model.KEY": value}`` (VALUE parsed as JSON when it can be); a
+    CliError names an item that is not ``model.KEY=VALUE`` or whose KEY is not a model field."""
+    from dataclasses import fields
+
+    from vfi_lib.config import ModelConfig
+
+    names = {f.name for f in fields(ModelConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key.startswith("model.") or key[len("model."):] not in names:
+            raise CliError(f"--set {item!r}: expected model.KEY=VALUE with KEY a model field "
+                           f"(e.g. model.enc_channels=[16,32,48])")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value.strip()
+    return out
+
+
+def _compact(value: Any) -> str:
+    """A config value as a short file-name-safe tag: [16, 32, 48] -> 16x32x48."""
+    if isinstance(value, (list, tuple)):
+        return "x".join(_compact(v) for v in value)
+    return str(value).replace("/", "-").replace(" ", "")
 
 
 MODEL_SPEC_HELP = "ckpt:NAME|PATH (or a bare NAME|PATH) | baseline:average|dis | peer:NAME:WEIGHTS"
@@ -214,6 +255,8 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
         v = getattr(args, k, None)
         if v not in (None, False):
             out[k] = str(Path(v).resolve()) if k == "weights" else v
+    if getattr(args, "set", None):
+        out["set"] = model_overrides(args.set)
     return out
 
 
