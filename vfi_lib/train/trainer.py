@@ -3,9 +3,11 @@
 One optimizer step = ``grad_accum`` micro-batches of ``batch_size`` per process; the loss of each
 micro-batch is divided by ``grad_accum`` (all losses are batch means, so the accumulated gradient is
 the gradient of the joined batch), DDP all-reduces only on the last micro-batch (``no_sync``).
-AdamW (no weight decay on 1-D parameters: biases, norms, Mamba's ``A_log``/``D``/``dt_bias``),
+AdamW (fused; no weight decay on 1-D parameters: biases, norms, Mamba's ``A_log``/``D``/``dt_bias``),
 linear warmup + cosine LR (:mod:`.schedule`), gradient clipping, AMP (bf16 where supported, fp16
-with GradScaler otherwise, off on CPU), optional EMA of the weights.
+with GradScaler otherwise, off on CPU), optional EMA of the weights. A step whose gradient norm is not
+finite is skipped on the device (no host sync per step) and reported at the next log line
+(``skipped_steps`` in ``metrics.jsonl``).
 
 Exact resume. The data order of an epoch is a pure function of (seed, epoch) (DistributedSampler,
 also for one process) and every sample's augmentation of (seed, epoch, index) (:class:`SeededItems`);
