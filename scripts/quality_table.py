@@ -33,6 +33,7 @@ from vfi_lib.cli import (  # noqa: E402
     MODEL_SPEC_HELP,
     CliError,
     add_runtime_args,
+    flow_scale_arg,
     load_model_from_args,
     main_wrapper,
     model_args_from_spec,
@@ -52,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--ckpt_dir", help="checkpoint root for names (default <project>/ckpt or $VFI_CKPT_DIR)")
     ap.add_argument("--out", type=Path, required=True, help="the table as JSON")
     ap.add_argument("--out_dir", type=Path, help="per-sample results (default outputs/benchmarks/)")
-    ap.add_argument("--scale", type=float, help="flow scale of our checkpoints (default: each benchmark's protocol, "
-                    "1.0 here; 0.5 runs the flow at half resolution: twice the search range in pixels); peers and "
-                    "baselines keep the protocol's")
+    ap.add_argument("--scale", type=flow_scale_arg, help="flow scale of our checkpoints (default: each benchmark's "
+                    "protocol, 1.0 here; 0.5 runs the flow at half resolution: twice the search range in pixels; "
+                    "'auto': both, per triplet the one whose warped inputs agree best); peers and baselines keep the "
+                    "protocol's")
     add_runtime_args(ap, helps={"--dtype": "autocast precision of our checkpoints (default fp32; peers and "
                                            "baselines run in fp32)"})
     return ap

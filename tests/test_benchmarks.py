@@ -337,3 +337,34 @@ def test_clips_benchmark_scores_every_clean_triplet_of_your_footage(tmp_path):
         assert js["psnr"] == pytest.approx(np.mean(exp), abs=1e-5)
     with pytest.raises(ValueError, match="--gap applies to clips only"):
         run_benchmark(FrameAverage(), "ucf101", tmp_path, gap=2, write=False, progress=False)
+
+
+def test_scale_auto_runs_our_model_names_the_result_and_is_refused_for_baselines(tmp_path, capsys):
+    """`--scale auto` (flow_scale_arg): our Phase-2 model runs with (1.0, 0.5), recorded in the summary and the result
+    name (`_s1-0.5`), its numbers equal a direct run with that scale tuple; a baseline given several scales fails
+    in one line; the argument parser refuses scales <= 0 and text."""
+    import argparse
+
+    from vfi_lib.cli import AUTO_FLOW_SCALES, flow_scale_arg
+    from vfi_lib.model.registry import create_model
+
+    assert flow_scale_arg("auto") == AUTO_FLOW_SCALES == (1.0, 0.5)
+    assert flow_scale_arg("0.5") == 0.5 and flow_scale_arg("0.5,0.25") == (0.5, 0.25)
+    for bad in ("0", "-1,0.5", "fast", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            flow_scale_arg(bad)
+    rng = np.random.default_rng(2)
+    clip = tmp_path / "footage" / "shot"
+    base = cv2.GaussianBlur(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), (0, 0), 2.0)
+    for i in range(5):
+        _write(clip / f"frame_{i:03d}.png", np.roll(base, 2 * i, axis=1))
+    torch.manual_seed(0)
+    model = create_model("phase2_hybrid", tiny=True).eval()
+    res = run_benchmark(model, "clips", tmp_path / "footage", scale=flow_scale_arg("auto"), out_dir=tmp_path / "o",
+                        progress=False, model_name="tiny")
+    assert tuple(res["scale"]) == (1.0, 0.5) and "_s1-0.5" in res["stem"] and res["n"] == 3
+    again = run_benchmark(model, "clips", tmp_path / "footage", scale=[1.0, 0.5], write=False, progress=False)
+    assert again["psnr"] == pytest.approx(res["psnr"], abs=1e-9)
+    rc = main(["clips", "--baseline", "dis", "--path", str(tmp_path / "footage"), "--scale", "auto",
+               "--out_dir", str(tmp_path / "o"), "--no_progress"])
+    assert rc != 0 and "need one of our Phase-2 models" in capsys.readouterr().err

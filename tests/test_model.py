@@ -93,7 +93,8 @@ def test_phase2_odd_size_aux(overrides: dict) -> None:
         out, aux = model(x0, x1, 0.5, return_aux=True)
     assert out.shape == (1, 3, 97, 255)
     assert float(out.min()) >= 0 and float(out.max()) <= 1
-    assert set(aux) == {"flow_t0", "flow_t1", "mask", "warped0", "warped1", "residual"}
+    assert set(aux) == {"flow_t0", "flow_t1", "mask", "warped0", "warped1", "residual", "flow_scale"}
+    assert aux["flow_scale"].tolist() == [1.0]
     for k, c in (("flow_t0", 2), ("flow_t1", 2), ("mask", 1), ("warped0", 3), ("warped1", 3), ("residual", 3)):
         assert aux[k].shape == (1, c, 97, 255), k
     # untrained refiner (zero output conv): frame = mask blend of the warped inputs
@@ -110,6 +111,34 @@ def test_phase2_scale_argument() -> None:
         half = model(x0, x1, 0.5, return_aux=True, scale=0.5)[1]["flow_t0"]
     assert half.shape == full.shape == (1, 2, 64, 96)
     assert (half - full).abs().max() > 0  # the flow ran at a different resolution
+
+
+def test_phase2_scale_sequence_keeps_per_sample_the_flow_whose_warps_agree_best() -> None:
+    """scale=(1.0, 0.5): each sample's output equals the single-scale output whose warped inputs disagree least
+    (mean |W0 - W1| on the unpadded image), whichever that is per sample; aux["flow_scale"] says which; bad scales
+    are refused."""
+    torch.manual_seed(0)
+    model = create_model("phase2_hybrid", tiny=True).eval()
+    with torch.no_grad():  # a trained-like flow head: random last convs, so the two scales give different flows
+        for blk in model.flow.blocks:
+            blk.head[0].weight.normal_(0, 0.05)
+    x0, x1 = _pair(4, 50, 70)
+    single = {}
+    with torch.no_grad():
+        for s in (1.0, 0.5):
+            single[s] = model(x0, x1, 0.5, return_aux=True, scale=s)
+        out, aux = model(x0, x1, 0.5, return_aux=True, scale=(1.0, 0.5))
+    dis = {s: (a["warped0"] - a["warped1"]).abs().mean((1, 2, 3)) for s, (_, a) in single.items()}
+    pick = [1.0 if dis[1.0][i] <= dis[0.5][i] else 0.5 for i in range(4)]
+    assert aux["flow_scale"].tolist() == pick
+    assert set(pick) == {1.0, 0.5}, pick  # this batch exercises both choices
+    for i, s in enumerate(pick):
+        torch.testing.assert_close(out[i], single[s][0][i])
+        torch.testing.assert_close(aux["flow_t0"][i], single[s][1]["flow_t0"][i])
+    with pytest.raises(ValueError, match="scale must be"):
+        model(x0, x1, 0.5, scale=(1.0, 0.0))
+    with pytest.raises(ValueError, match="scale must be"):
+        model(x0, x1, 0.5, scale=())
 
 
 def test_pad_multiple_and_attention_maps() -> None:

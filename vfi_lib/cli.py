@@ -216,6 +216,26 @@ def _compact(value: Any) -> str:
     return str(value).replace("/", "-").replace(" ", "")
 
 
+AUTO_FLOW_SCALES = (1.0, 0.5)
+"""``--scale auto``: the flow at full and at half resolution, the better-agreeing one kept per sample."""
+
+FLOW_SCALE_HELP = ("flow scale of our Phase-2 models: a number (0.5 for 2K, 0.25 for 4K), 'auto' (= 1,0.5: both, "
+                   "per frame the one whose warped inputs agree best; for large motion) or a list such as 0.5,0.25")
+
+
+def flow_scale_arg(text: str) -> float | tuple[float, ...]:
+    """argparse type of ``--scale``: ``"0.5"`` -> 0.5, ``"auto"`` -> :data:`AUTO_FLOW_SCALES`, ``"0.5,0.25"`` ->
+    (0.5, 0.25); every scale must be > 0."""
+    text = str(text).strip()
+    try:
+        vals = AUTO_FLOW_SCALES if text.lower() == "auto" else tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale {text!r}: expected a number > 0, 'auto' or a list like 0.5,0.25")
+    if not vals or any(not v > 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"--scale {text!r}: every flow scale must be > 0")
+    return vals[0] if len(vals) == 1 and text.lower() != "auto" else vals
+
+
 MODEL_SPEC_HELP = "ckpt:NAME|PATH (or a bare NAME|PATH) | baseline:average|dis | peer:NAME:WEIGHTS"
 
 

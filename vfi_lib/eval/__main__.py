@@ -24,7 +24,7 @@ from vfi_lib.eval.protocols import BENCHMARKS, SNU_LEVELS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vfi_lib.cli import add_model_args, add_runtime_args
+    from vfi_lib.cli import FLOW_SCALE_HELP, add_model_args, add_runtime_args, flow_scale_arg
 
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.eval", description="Run a VFI benchmark with the peers' protocol.")
     ap.add_argument("benchmark", choices=BENCHMARKS)
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", choices=("2k", "4k"), help="xtest / xiph resolution (default 4k)")
     p.add_argument("--tta", action="store_true", help="average with the 180-degree-flipped prediction")
     p.add_argument("--round", action="store_true", help="round predictions to uint8 even where the protocol does not")
-    p.add_argument("--scale", type=float, help="override the protocol's flow scale")
+    p.add_argument("--scale", type=flow_scale_arg, help="override the protocol's flow scale; " + FLOW_SCALE_HELP)
     p.add_argument("--recursive", action="store_true", help="xtest: t = k/8 by recursive 2x instead of direct t")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--gap", type=int, help="clips: frame gap g of the triplets (i, i+g, i+2g); 2 = large motion (default 1)")

@@ -178,8 +178,9 @@ def run_benchmark(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     rounded = protocol.round if round is None else bool(round)
-    if scale is not None:
-        protocol = replace(protocol, scale=float(scale))
+    if scale is not None:  # a float, or several (per-sample choice: ThesisModel.forward)
+        protocol = replace(protocol, scale=tuple(float(x) for x in scale) if isinstance(scale, (tuple, list))
+                           else float(scale))
     if device is None:
         p0 = next(iter(model.parameters()), None)
         device = p0.device if p0 is not None else torch.device("cpu")
@@ -266,8 +267,9 @@ def result_stem(summary: dict, rounded_default: bool | None = None) -> str:
     if rounded_default is not None and (summary.get("rounding") == "uint8") != rounded_default:
         parts.append("round" if summary.get("rounding") == "uint8" else "float")
     default_scale = get_protocol(summary["benchmark"], summary.get("resolution")).scale
-    if summary.get("scale") is not None and summary["scale"] != default_scale:
-        parts.append(f"s{summary['scale']:g}")
+    sc = summary.get("scale")
+    if sc is not None and sc != default_scale:
+        parts.append("s" + ("-".join(f"{x:g}" for x in sc) if isinstance(sc, (tuple, list)) else f"{sc:g}"))
     if summary.get("limit"):
         parts.append(f"lim{summary['limit']}")
     if summary.get("recursive"):

@@ -58,13 +58,23 @@ def predict(
     img0: torch.Tensor,
     img1: torch.Tensor,
     t: float | torch.Tensor = 0.5,
-    scale: float = 1.0,
+    scale: float | tuple[float, ...] = 1.0,
     tta: bool = False,
     tile: int | None = None,
     overlap: int = 64,
     dtype: str | None = None,
 ) -> torch.Tensor:
-    """Tensor core of :func:`interpolate`: float (B, 3, H, W) x2 -> float32 (B, 3, H, W) in [0, 1]."""
+    """Tensor core of :func:`interpolate`: float (B, 3, H, W) x2 -> float32 (B, 3, H, W) in [0, 1].
+
+    ``scale``: a float, or several (e.g. ``(1.0, 0.5)``, ``--scale auto``) for our Phase-2/3 models, which then
+    choose per sample (:meth:`~vfi_lib.model.thesis_model.ThesisModel.forward`)."""
+    if isinstance(scale, (tuple, list)):
+        from vfi_lib.model.thesis_model import ThesisModel
+
+        inner = getattr(model, "_orig_mod", model)
+        if not isinstance(inner, ThesisModel):
+            raise ValueError(f"several flow scales {tuple(scale)} ('auto') need one of our Phase-2 models; "
+                             f"{type(inner).__name__} takes one number")
     if img0.shape != img1.shape:
         raise ValueError(f"img0 and img1 must have the same shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
     check_inputs(img0, img1, t)  # value ranges, once per call (the forward pass has no host syncs)
@@ -92,7 +102,7 @@ def interpolate(
     img0,
     img1,
     t: float = 0.5,
-    scale: float = 1.0,
+    scale: float | tuple[float, ...] = 1.0,
     tta: bool = False,
     tile: int | None = None,
     overlap: int = 64,

@@ -23,7 +23,7 @@ from vfi_lib.infer.interpolate import predict, predict_multi, to_batch, to_uint8
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vfi_lib.cli import add_model_args, add_runtime_args
+    from vfi_lib.cli import FLOW_SCALE_HELP, add_model_args, add_runtime_args, flow_scale_arg
 
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.infer.pair", description="Interpolate between two images.")
     ap.add_argument("img0", help="first frame (PNG/JPEG/...)")
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--t", type=float, default=0.5, help="time of the frame, in (0, 1) (default 0.5)")
     when.add_argument("--multi", type=int, help="write MULTI - 1 evenly spaced frames (2, 4, 8, ... or any N >= 2)")
     ap.add_argument("--direct", action="store_true", help="with --multi: direct t = k/N instead of recursive 2x")
-    ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
+    ap.add_argument("--scale", type=flow_scale_arg, default=1.0, help=FLOW_SCALE_HELP + " (default 1)")
     ap.add_argument("--tta", action="store_true", help="average with the 180-degree-rotated prediction")
     ap.add_argument("--tile", type=int, help="tiled inference with this tile size (bounds memory)")
     add_model_args(ap)

@@ -51,7 +51,7 @@ def upsample_frames(
     model: nn.Module,
     frames: Iterator[np.ndarray],
     multi: int,
-    scale: float = 1.0,
+    scale: float | tuple[float, ...] = 1.0,
     recursive: bool | None = None,
     cut_threshold: float = 0.15,
     stats: dict | None = None,
@@ -108,7 +108,7 @@ def interpolate_video(
     multi: int = 2,
     output: str | Path | None = None,
     png_out: str | Path | None = None,
-    scale: float = 1.0,
+    scale: float | tuple[float, ...] = 1.0,
     recursive: bool | None = None,
     cut_threshold: float = 0.15,
     progress: bool = True,
@@ -167,12 +167,12 @@ def interpolate_video(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vfi_lib.cli import add_model_args, add_runtime_args
+    from vfi_lib.cli import FLOW_SCALE_HELP, add_model_args, add_runtime_args, flow_scale_arg
 
     ap = argparse.ArgumentParser(prog="python -m vfi_lib.infer.video", description="Video frame interpolation demo.")
     ap.add_argument("--video", required=True, help="input video file")
     ap.add_argument("--multi", type=int, default=2, help="frame-rate multiplier (2, 4, 8, ...)")
-    ap.add_argument("--scale", type=float, default=1.0, help="model flow scale (0.5 for 2K, 0.25 for 4K)")
+    ap.add_argument("--scale", type=flow_scale_arg, default=1.0, help=FLOW_SCALE_HELP + " (default 1)")
     add_model_args(ap)
     add_runtime_args(ap)
     ap.add_argument("--output", help="output mp4")

@@ -15,6 +15,7 @@ Phase 2/3 (flow-guided, ~9.0M):      LGSBackbone -> IFNet(t) -> warp images, pre
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -26,7 +27,7 @@ from vfi_lib.model.flow import IFNet, time_plane
 from vfi_lib.model.refine import RefineUNet, fuse, level_of_stride, prewarp_features
 from vfi_lib.model.warp import warp
 
-__all__ = ["ThesisModel", "check_inputs"]
+__all__ = ["ThesisModel", "check_inputs", "flow_scales"]
 
 
 class ThesisModel(nn.Module):
@@ -71,19 +72,23 @@ class ThesisModel(nn.Module):
         img1: torch.Tensor,
         t: float | torch.Tensor = 0.5,
         return_aux: bool = False,
-        scale: float = 1.0,
+        scale: float | Sequence[float] = 1.0,
     ) -> torch.Tensor | tuple[torch.Tensor, dict]:
         """Interpolate the frame at time t between img0 and img1, both (B, 3, H, W) in [0, 1].
 
         ``scale`` (phase 2/3) runs the flow estimator at ``scale`` x resolution (RIFE --scale;
-        0.5 for 2K, 0.25 for 4K); phase 1 has no flow and ignores it. Returns (B, 3, H, W) in
+        0.5 for 2K, 0.25 for 4K); phase 1 has no flow and ignores it. A sequence of scales, e.g.
+        ``(1.0, 0.5)`` (``--scale auto``), runs the flow at each and keeps, per sample, the flow whose
+        warped inputs agree best (smallest mean |W0 - W1| over the image; the first scale on ties): a
+        coarser flow reaches motion beyond the finer one's search range. Returns (B, 3, H, W) in
         [0, 1], or ``(frame, aux)`` with ``aux`` holding ``residual`` and, in phase 2/3,
-        ``flow_t0``, ``flow_t1``, ``mask``, ``warped0``, ``warped1``; plus ``attn`` when the LGS
-        stages keep their attention maps.
+        ``flow_t0``, ``flow_t1``, ``mask``, ``warped0``, ``warped1`` and ``flow_scale`` (B,), the scale
+        used per sample; plus ``attn`` when the LGS stages keep their attention maps.
         """
         self._check_images(img0, img1)
         b, _, h, w = img0.shape
         tv = self._timestep(t, b, img0.device)
+        scales = flow_scales(scale)
         x0, x1 = self._pad(img0), self._pad(img1)
         feats = self.backbone(x0, x1)
         aux: dict = {}
@@ -91,21 +96,33 @@ class ThesisModel(nn.Module):
             frame, residual = self.synthesis(x0, x1, tv, feats)
             aux["residual"] = residual
         else:
-            frame, aux = self._flow_synthesis(x0, x1, tv, feats, scale)
+            frame, aux = self._flow_synthesis(x0, x1, tv, feats, scales, (h, w))
         frame = frame[..., :h, :w]
         if not return_aux:
             return frame
-        aux = {k: v[..., :h, :w] for k, v in aux.items()}
+        aux = {k: v[..., :h, :w] if v.dim() == 4 else v for k, v in aux.items()}
         maps = self.backbone.attention_maps()
         if maps:
             aux["attn"] = maps
         return frame, aux
 
-    def _flow_synthesis(self, x0, x1, t, feats, scale: float) -> tuple[torch.Tensor, dict]:
+    def _flow_synthesis(self, x0, x1, t, feats, scales: tuple[float, ...], hw: tuple[int, int]) -> tuple[torch.Tensor, dict]:
         f0, f1 = feats.stages[0]
-        fl = self.flow(x0, x1, t, f0, f1, scale=scale)
-        ft0, ft1, mask = fl["flow_t0"], fl["flow_t1"], fl["mask"]  # float32
-        w0, w1 = warp(x0, ft0), warp(x1, ft1)  # (B, 3, H, W) each
+        best = None  # (disagreement (B,), flow_t0, flow_t1, mask, w0, w1, scale (B,))
+        for s in scales:
+            fl = self.flow(x0, x1, t, f0, f1, scale=s)
+            ft0, ft1, mask = fl["flow_t0"], fl["flow_t1"], fl["mask"]  # float32
+            w0, w1 = warp(x0, ft0), warp(x1, ft1)  # (B, 3, H, W) each
+            cand = (None, ft0, ft1, mask, w0, w1, torch.full_like(t, s))
+            if len(scales) > 1:  # the warped inputs' disagreement on the unpadded image, per sample
+                d = (w0 - w1)[..., : hw[0], : hw[1]].float().abs().mean((1, 2, 3))
+                cand = (d,) + cand[1:]
+                if best is not None:
+                    take = d < best[0]  # (B,) bool: no host sync
+                    cand = tuple(torch.where(take.view(-1, *[1] * (new.dim() - 1)), new, old)
+                                 for new, old in zip(cand, best))
+            best = cand
+        _, ft0, ft1, mask, w0, w1, used = best
         mask_c = mask.to(w0.dtype)
         levels = self.refine.levels
         H, W = x0.shape[-2:]
@@ -125,7 +142,8 @@ class ThesisModel(nn.Module):
         )  # (B, 21, H, W)
         residual = self.refine(stack, {k: torch.cat(v, 1) for k, v in skips.items()})
         frame = fuse(w0, w1, mask_c, residual)
-        aux = {"flow_t0": ft0, "flow_t1": ft1, "mask": mask, "warped0": w0, "warped1": w1, "residual": residual}
+        aux = {"flow_t0": ft0, "flow_t1": ft1, "mask": mask, "warped0": w0, "warped1": w1, "residual": residual,
+               "flow_scale": used}
         return frame, aux
 
     # ------------------------------------------------------------------ helpers
@@ -168,6 +186,18 @@ class ThesisModel(nn.Module):
     def num_parameters(self) -> int:
         """Trainable parameter count."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+# ----------------------------------------------------------------------------- flow scales
+def flow_scales(scale: float | Sequence[float]) -> tuple[float, ...]:
+    """``scale`` of :meth:`ThesisModel.forward` as a tuple of positive floats (one or more; ValueError otherwise)."""
+    if isinstance(scale, torch.Tensor) or not isinstance(scale, Sequence):
+        scales = (float(scale),)
+    else:
+        scales = tuple(float(s) for s in scale)
+    if not scales or any(not s > 0 for s in scales):
+        raise ValueError(f"ThesisModel.forward: scale must be a float > 0 or a non-empty sequence of them, got {scale!r}")
+    return scales
 
 
 # ----------------------------------------------------------------------------- input checks
