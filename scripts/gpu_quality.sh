@@ -23,10 +23,11 @@
 # One device call runs at most 600 s: keep MIN*60 + ~40 s of start-up + ~70 s per evaluated model under it.
 # EVAL=0 trains only and returns the last model's weights as $OUT/<exp>.pt.part-NN (join: cat parts > <exp>.pt);
 # TRAIN=0 CKPTS="a.pt b.pt" evaluates such checkpoints (with PEER_ROWS=1, the peer) and trains nothing.
+# SCALE_AUTO=1 also scores our checkpoints with --scale auto (quality_ours_auto.json).
 # RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-5.5}; MIN_A=${MIN_A:-3.5}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
-R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R"
+R=/tmp/vfi_quality; rm -rf "$R"; mkdir -p "$R" "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 COMMON="--phase 2 --ckpt_dir $R/ckpt --log_dir $R/log --num_workers 6 --batch_size $BS --crop_size 256 --lr $LR
   --seed 0 --ssm_backend torch --eval_interval 1000 --val_interval_steps ${VAL_STEPS:-250} --val_limit 16 --log_interval 25
@@ -71,6 +72,12 @@ for e in scratch scratch_ft rifeflow; do for k in latest best; do f="$R/ckpt/$e/
 for f in ${CKPTS:-}; do M+=(--model "$(basename "$f" .pt)=ckpt:$f"); done  # checkpoints of an earlier EVAL=0 call
 # ~60 s per model for the five sets on an H100 (2026-12-07); the default allows 70 s each + 20 s of start-up
 EVAL_TIMEOUT=${EVAL_TIMEOUT:-$(( ${#M[@]} / 2 * 70 + 20 ))}
-timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" \
-  --bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1 \
-  --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2 2>&1 | tee "$OUT/quality_table.log" | tail -n 30
+B=(--bench bbb=.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 --bench carphone=clips:.devdata/real/carphone:1
+   --bench bikes_x2=clips:.devdata/real/bikes:2 --bench carphone_x2=clips:.devdata/real/carphone:2)
+timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --out "$OUT/quality_ours.json" "${M[@]}" "${B[@]}" \
+  2>&1 | tee "$OUT/quality_table.log" | tail -n 30
+# SCALE_AUTO=1: our checkpoints again with --scale auto (flow at 1 and 0.5, per triplet the better-agreeing one)
+if [ -n "${SCALE_AUTO:-}" ]; then
+  timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --scale auto --out "$OUT/quality_ours_auto.json" \
+    "${M[@]}" "${B[@]}" 2>&1 | tee "$OUT/quality_table_auto.log" | tail -n 8
+fi
