@@ -23,7 +23,6 @@ never a traceback; errors raised inside DataLoader workers are reduced to their 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -188,24 +187,15 @@ def load_model_from_args(args: argparse.Namespace, device: torch.device | None =
 
 
 def model_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["model.KEY=VALUE", ...]`` -> ``{"model.KEY": value}`` (VALUE parsed as JSON when it can be); a
-    CliError names an item that is not ``model.KEY=VALUE`` or whose KEY is not a model field."""
-    from dataclasses import fields
+    """``--set`` of a ``--phase`` preset: ``["model.KEY=VALUE", ...]`` -> ``{"model.KEY": value}``
+    (:func:`vfi_lib.config.parse_overrides`); only model fields (a speed test has no training settings), whose
+    names and values ``Config.override`` checks."""
+    from vfi_lib.config import parse_overrides
 
-    from vfi_lib.config import ModelConfig
-
-    names = {f.name for f in fields(ModelConfig)}
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key.startswith("model.") or key[len("model."):] not in names:
-            raise CliError(f"--set {item!r}: expected model.KEY=VALUE with KEY a model field "
-                           f"(e.g. model.enc_channels=[16,32,48])")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value.strip()
+    out = parse_overrides(items)
+    for key in out:
+        if not key.startswith("model."):
+            raise CliError(f"--set {key}: only model.KEY=VALUE here (e.g. model.enc_channels=[16,32,48])")
     return out
 
 
@@ -233,7 +223,7 @@ def flow_scale_arg(text: str) -> float | tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"--scale {text!r}: expected a number > 0, 'auto' or a list like 0.5,0.25")
     if not vals or any(not v > 0 for v in vals):
         raise argparse.ArgumentTypeError(f"--scale {text!r}: every flow scale must be > 0")
-    return vals[0] if len(vals) == 1 and text.lower() != "auto" else vals
+    return vals[0] if len(vals) == 1 else vals
 
 
 MODEL_SPEC_HELP = "ckpt:NAME|PATH (or a bare NAME|PATH) | baseline:average|dis | peer:NAME:WEIGHTS"

@@ -19,7 +19,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 BACKBONE_MODES = ("hybrid", "mamba2_only", "gated_attn_only")
 SSM_BACKENDS = ("auto", "torch", "triton")
@@ -344,6 +344,21 @@ TINY: dict[str, Any] = {
     "model.flow_corr_channels": 8,
     "model.refine_channels": (8, 16, 24, 32),
 }
+
+
+def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """``["section.key=VALUE", ...]`` (command-line ``--set``) -> ``{"section.key": value}``, VALUE parsed as JSON
+    when it can be (``[16,32,48]``, ``4``, ``true``), else kept as text; :meth:`Config.override` checks the keys."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value.strip())
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
 
 
 def preset(name: str = "phase1", *, tiny: bool = False, **overrides: Any) -> Config:

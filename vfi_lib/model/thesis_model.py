@@ -108,21 +108,22 @@ class ThesisModel(nn.Module):
 
     def _flow_synthesis(self, x0, x1, t, feats, scales: tuple[float, ...], hw: tuple[int, int]) -> tuple[torch.Tensor, dict]:
         f0, f1 = feats.stages[0]
-        best = None  # (disagreement (B,), flow_t0, flow_t1, mask, w0, w1, scale (B,))
+        best = best_d = None  # (flow_t0, flow_t1, mask, w0, w1, scale (B,)) kept per sample; its disagreement (B,)
         for s in scales:
             fl = self.flow(x0, x1, t, f0, f1, scale=s)
-            ft0, ft1, mask = fl["flow_t0"], fl["flow_t1"], fl["mask"]  # float32
-            w0, w1 = warp(x0, ft0), warp(x1, ft1)  # (B, 3, H, W) each
-            cand = (None, ft0, ft1, mask, w0, w1, torch.full_like(t, s))
-            if len(scales) > 1:  # the warped inputs' disagreement on the unpadded image, per sample
-                d = (w0 - w1)[..., : hw[0], : hw[1]].float().abs().mean((1, 2, 3))
-                cand = (d,) + cand[1:]
-                if best is not None:
-                    take = d < best[0]  # (B,) bool: no host sync
-                    cand = tuple(torch.where(take.view(-1, *[1] * (new.dim() - 1)), new, old)
-                                 for new, old in zip(cand, best))
-            best = cand
-        _, ft0, ft1, mask, w0, w1, used = best
+            w0, w1 = warp(x0, fl["flow_t0"]), warp(x1, fl["flow_t1"])  # (B, 3, H, W) each
+            cand = (fl["flow_t0"], fl["flow_t1"], fl["mask"], w0, w1, torch.full_like(t, s))  # flows, mask float32
+            if len(scales) == 1:
+                best = cand
+                break
+            d = (w0 - w1)[..., : hw[0], : hw[1]].float().abs().mean((1, 2, 3))  # on the unpadded image
+            if best is None:
+                best, best_d = cand, d
+            else:
+                take = d < best_d  # (B,) bool, per sample: no host sync
+                best = tuple(torch.where(take.view(-1, *[1] * (x.dim() - 1)), x, y) for x, y in zip(cand, best))
+                best_d = torch.minimum(d, best_d)
+        ft0, ft1, mask, w0, w1, used = best
         mask_c = mask.to(w0.dtype)
         levels = self.refine.levels
         H, W = x0.shape[-2:]

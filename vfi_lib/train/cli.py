@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vfi_lib.config import (AMP_MODES, BACKBONE_MODES, COMPILE_MODES, DATASETS, SSM_BACKENDS, TINY, Config, ConfigError,
-                            ModelConfig, TrainConfig, preset)
+                            ModelConfig, TrainConfig, parse_overrides, preset)
 from vfi_lib.model.precision import DTYPES
 
 MODEL_FLAGS = ("backbone_mode", "use_mhc", "ssm_backend")
@@ -112,13 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parse_value(v: str) -> Any:
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
-
-
 def config_from_args(argv: Sequence[str] | None = None) -> Config:
     """Parse ``argv`` (default ``sys.argv[1:]``) into a :class:`Config`; ConfigError on bad values."""
     ns = vars(build_parser().parse_args(argv))
@@ -133,12 +126,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> Config:
             cfg = cfg.override(**TINY)
     else:
         cfg = preset(f"phase{phase or 1}", tiny=bool(tiny))
-    overrides: dict[str, Any] = {}
-    for item in sets:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = _parse_value(v.strip())
+    overrides: dict[str, Any] = parse_overrides(sets)
     dtype = ns.pop("dtype", None)
     if dtype is not None:
         if "amp" in ns and ns["amp"] != {"fp32": "off"}.get(dtype, dtype):

@@ -576,7 +576,7 @@ class Trainer:
         self.train_set_epoch = epoch
         sampler = SkipSampler(self._sampler(self.train_set, epoch), self.step_in_epoch * tc.batch_size * tc.grad_accum)
         keep = bool(per_item and tc.persistent_workers and self.num_workers > 0)
-        if per_item and keep and self._loader is not None and self._loader.dataset.dataset is self.train_set:
+        if keep and self._loader is not None and self._loader.dataset.dataset is self.train_set:
             self._epoch_sampler.start(epoch, sampler)
             return self._loader
         self._close_loader()
