@@ -23,7 +23,8 @@
 # One device call runs at most 600 s: keep MIN*60 + ~40 s of start-up + ~70 s per evaluated model under it.
 # EVAL=0 trains only and returns the last model's weights as $OUT/<exp>.pt.part-NN (join: cat parts > <exp>.pt);
 # TRAIN=0 CKPTS="a.pt b.pt" evaluates such checkpoints (with PEER_ROWS=1, the peer) and trains nothing.
-# SCALE_AUTO=1 also scores our checkpoints with --scale auto (quality_ours_auto.json).
+# SCALE_AUTO=1 also scores our checkpoints with --scale auto (quality_ours_auto.json); TTA=1 also with --tta (and
+# --scale auto with SCALE_AUTO=1; quality_ours_tta.json).
 # RUN_B=0 trains only A (the whole GPU for the from-scratch row). PEER_ROWS=1 adds a Practical-RIFE 4.2x row (same code, same GPU) to the table.
 set -uo pipefail
 : "${OUT:?set OUT}"; MIN=${MIN:-5.5}; MIN_A=${MIN_A:-3.5}; MIN_B=$(python3 -c "print($MIN - $MIN_A)"); BS=${BS:-16}; LR=${LR:-5e-4}
@@ -80,4 +81,8 @@ timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --out "$O
 if [ -n "${SCALE_AUTO:-}" ]; then
   timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --scale auto --out "$OUT/quality_ours_auto.json" \
     "${M[@]}" "${B[@]}" 2>&1 | tee "$OUT/quality_table_auto.log" | tail -n 8
+fi
+if [ -n "${TTA:-}" ]; then  # TTA=1: our checkpoints again with the 180-degree-rotation average (twice the compute)
+  timeout "$EVAL_TIMEOUT" python3 scripts/quality_table.py --device cuda --tta ${SCALE_AUTO:+--scale auto} \
+    --out "$OUT/quality_ours_tta.json" "${M[@]}" "${B[@]}" 2>&1 | tee "$OUT/quality_table_tta.log" | tail -n 8
 fi

@@ -13,8 +13,8 @@ commands in one string (:func:`vfi_lib.cli.model_args_from_spec`), loaded by the
 ``--ssm_backend``. Each model is loaded once and run on every benchmark in this process
 (``vfi_lib.eval.run_benchmark``, per-sample results under ``--out_dir``, default ``outputs/benchmarks/``);
 the script prints a markdown table (PSNR / SSIM per benchmark, the mean over the gap-1 and the
-large-motion (gap-2) sets) and writes it as JSON. ``--dtype bf16`` and ``--scale`` apply to our checkpoints
-only (peers and baselines run as released: fp32, the protocol's flow scale).
+large-motion (gap-2) sets) and writes it as JSON. ``--dtype bf16``, ``--scale`` and ``--tta`` apply to our
+checkpoints only (peers and baselines run as released: fp32, the protocol's flow scale, no TTA).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "protocol, 1.0 here; 0.5 runs the flow at half resolution: twice the search range in pixels; "
                     "'auto': both, per triplet the one whose warped inputs agree best); peers and baselines keep the "
                     "protocol's")
+    ap.add_argument("--tta", action="store_true", help="our checkpoints: average each prediction with the one of the "
+                    "180-degree-rotated inputs (EMA-VFI's TTA; twice the compute); peers and baselines run without")
     add_runtime_args(ap, helps={"--dtype": "autocast precision of our checkpoints (default fp32; peers and "
                                            "baselines run in fp32)"})
     return ap
@@ -95,7 +97,7 @@ def run(argv: list[str] | None = None) -> None:
             t0 = time.time()
             res = run_benchmark(model, bench, path, gap=gap, device=device, progress=False, model_name=label,
                                 dtype=None if margs.dtype == "fp32" else margs.dtype,
-                                scale=args.scale if margs.ckpt else None,
+                                scale=args.scale if margs.ckpt else None, tta=bool(args.tta and margs.ckpt),
                                 out_dir=args.out_dir, settings=model_settings(margs))
             row[f"{blabel} PSNR"], row[f"{blabel} SSIM"] = round(res["psnr"], 2), round(res["ssim"], 4)
             detail[f"{label}/{blabel}"] = {k: res[k] for k in ("psnr", "ssim", "n", "rounding", "files")}

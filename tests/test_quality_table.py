@@ -75,8 +75,9 @@ def test_quality_table_on_the_embedded_sample(tmp_path, monkeypatch, capsys):
     assert line.startswith("error: model ") and "peer:NAME:WEIGHTS" in line
 
 
-def test_scale_reaches_our_checkpoints_only(tmp_path, monkeypatch):
-    """--scale: the flow scale of our checkpoints' benchmark runs; peers and baselines keep the protocol's (None)."""
+def test_scale_and_tta_reach_our_checkpoints_only(tmp_path, monkeypatch):
+    """--scale / --tta: the flow scale and TTA of our checkpoints' benchmark runs; peers and baselines keep the
+    protocol's scale (None) and run without TTA."""
     from vfi_lib.checkpoint import save_checkpoint
     from vfi_lib.config import preset
     from vfi_lib.model import build_model
@@ -87,15 +88,17 @@ def test_scale_reaches_our_checkpoints_only(tmp_path, monkeypatch):
     seen = []
 
     def fake(model, bench, path, **kw):
-        seen.append((kw["model_name"], kw["scale"]))
+        seen.append((kw["model_name"], kw["scale"], kw["tta"]))
         return {"psnr": 30.0, "ssim": 0.9, "n": 1, "rounding": "float", "files": {}}
 
     monkeypatch.setattr(qt, "run_benchmark", fake)
     args = ["--device", "cpu", "--out", str(tmp_path / "o.json"), "--model", f"ours=ckpt:{tmp_path / 't.pt'}",
             "--model", "avg=baseline:average", "--bench", f"b=clips:{tmp_path}:1"]
-    assert qt.main([*args, "--scale", "0.5"]) == 0 and seen == [("ours", 0.5), ("avg", None)]
+    assert qt.main([*args, "--scale", "0.5"]) == 0 and seen == [("ours", 0.5, False), ("avg", None, False)]
     seen.clear()
-    assert qt.main(args) == 0 and seen == [("ours", None), ("avg", None)]
+    assert qt.main([*args, "--tta"]) == 0 and seen == [("ours", None, True), ("avg", None, False)]
+    seen.clear()
+    assert qt.main(args) == 0 and seen == [("ours", None, False), ("avg", None, False)]
 
 
 def test_plot_runs_draws_the_training_curves_of_run_logs(tmp_path):
