@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vfi_lib.checkpoint import load_model  # noqa: E402
-from vfi_lib.eval.benchmarks import _to_float, open_dataset  # noqa: E402
+from vfi_lib.eval.benchmarks import open_dataset, protocol_input  # noqa: E402
 from vfi_lib.eval.metrics import psnr, quantize  # noqa: E402
 from vfi_lib.eval.protocols import get_protocol  # noqa: E402
 from vfi_lib.model.baselines import build_baseline  # noqa: E402
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         t_start = time.time()
         for i in range(0, len(ds), args.every):
             item = ds[i]
-            x0, x1, gt = (_to_float(item[k], protocol, "cpu") for k in ("img0", "img1", "gt"))
+            x0, x1, gt = (protocol_input(item[k], protocol, "cpu") for k in ("img0", "img1", "gt"))
             t = float(item["t"])
 
             def score(pred: torch.Tensor) -> float:

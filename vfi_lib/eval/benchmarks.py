@@ -84,7 +84,7 @@ def open_dataset(benchmark: str, path: str | Path, level: str | None, protocol: 
     raise ValueError(f"unknown benchmark {benchmark!r}")
 
 
-def _to_float(x: torch.Tensor, protocol: Protocol, device) -> torch.Tensor:
+def protocol_input(x: torch.Tensor, protocol: Protocol, device) -> torch.Tensor:
     """uint8 (3, H, W) -> float (1, 3, H', W') in [0, 1], with the protocol's float-space resize."""
     if protocol.resize_space == "float":
         a = x.permute(1, 2, 0).numpy().astype(np.float32) * (1.0 / 255.0)  # as the peers
@@ -197,8 +197,8 @@ def run_benchmark(
     with torch.no_grad():
         for i in tqdm(range(n), desc=desc, disable=not progress, dynamic_ncols=True):
             item = dataset[i]
-            x0, x1 = _to_float(item["img0"], protocol, device), _to_float(item["img1"], protocol, device)
-            gt = _to_float(item["gt"], protocol, device)
+            x0, x1 = protocol_input(item["img0"], protocol, device), protocol_input(item["img1"], protocol, device)
+            gt = protocol_input(item["gt"], protocol, device)
             t = float(item["t"])
             pred = run(x0, x1, t)  # (1, 3, H, W) float
             rows.append({"index": i, "name": item["name"], "t": round_t(t),
