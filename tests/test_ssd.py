@@ -111,10 +111,12 @@ def test_low_precision_close_to_float64(dtype, tol):
     assert rel < tol, f"relative error {rel:.2e} in {dtype}"
 
 
+@pytest.mark.parametrize("half_matmuls", [False, True])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_chunk_matmuls_take_half_operands_only_for_half_inputs(dtype):
-    """As mamba_ssm's kernels: with half x/B/C the chunk products (C B^T, (L o C B^T) x, the chunk states,
-    C h) run on half operands; the state passing between chunks stays float32. float32 inputs: all float32."""
+def test_chunk_matmuls_take_half_operands_only_for_half_inputs(dtype, half_matmuls):
+    """As mamba_ssm's kernels: with half x/B/C the intra-chunk product (L o C B^T) x runs on half operands,
+    with ``half_matmuls`` also C B^T, the chunk states and C h; the state passing between chunks stays
+    float32. float32 inputs: all float32 either way. Both settings stay close to float64."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Record(TorchDispatchMode):
@@ -128,14 +130,40 @@ def test_chunk_matmuls_take_half_operands_only_for_half_inputs(dtype):
             return func(*args, **(kwargs or {}))
 
     x, dt, A, B, C, D, _ = _inputs(1, 48, 4, 8, 1, 16, with_state=False)
+    low = [x.to(dtype), dt.float(), A.float(), B.to(dtype), C.to(dtype)]
     with Record() as rec:
-        ssd_chunked(x.to(dtype), dt.float(), A.float(), B.to(dtype), C.to(dtype), 16, D=D.float())
+        y = ssd_chunked(*low, 16, D=D.float(), half_matmuls=half_matmuls)
     dtypes = [d for d, _ in rec.seen]
     assert len(dtypes) >= 5
     if dtype == torch.float32:
         assert set(dtypes) == {torch.float32}
     else:
-        assert dtypes.count(torch.bfloat16) == 4 and dtypes.count(torch.float32) == len(dtypes) - 4, rec.seen
+        n_half = 4 if half_matmuls else 1
+        assert dtypes.count(torch.bfloat16) == n_half and dtypes.count(torch.float32) == len(dtypes) - n_half, rec.seen
+    y_ref = ssd_naive(*(t.double() for t in low), D=D)
+    assert (y.double() - y_ref).norm() / y_ref.norm() < (6e-3 if dtype == torch.bfloat16 else 1e-6)
+
+
+def test_half_matmuls_reach_the_scan_from_the_config():
+    """``model.ssd_half_matmuls`` reaches every SS2D's Mamba2 and, through it, the torch SSD call."""
+    from unittest import mock
+
+    from vfi_lib.config import preset
+    from vfi_lib.model import build_model
+    from vfi_lib.ssm import ssd as ssd_mod
+
+    for flag in (False, True):
+        model = build_model(preset("phase1", tiny=True).override(ssd_half_matmuls=flag))
+        seen = []
+        real = ssd_mod.ssd_chunked
+
+        def spy(*a, **kw):
+            seen.append(kw["half_matmuls"])
+            return real(*a, **kw)
+
+        with mock.patch("vfi_lib.ssm.backends.ssd_chunked", spy), torch.no_grad():
+            model.eval()(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+        assert seen and set(seen) == {flag}
 
 
 def test_long_sequence_large_total_decay_float32():

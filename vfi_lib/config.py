@@ -62,6 +62,7 @@ class ModelConfig:
     expand: int = 2  # Mamba2 inner expansion
     d_conv: int = 4  # Mamba2 causal depthwise conv width
     chunk_size: int = 64  # SSD chunk length: exact for any value (speed and memory only); 64 beat 256 eager on an H200 (1080p 97 vs 124 ms, training 1.24x)
+    ssd_half_matmuls: bool = False  # torch SSD: C B^T, chunk states and C h on half operands too (see vfi_lib.ssm.ssd.ssd_chunked; compiled 1080p on an H100 39.7 ms without, 77.9 ms with, in two runs)
     cross_frame_scan: bool = True  # interleaved f0/f1 tokens (VFIMamba) instead of per-frame scans
     ecab_ratio: float = 1.0  # ECAB hidden width / C (conv3x3-GELU-conv3x3); 1.0 keeps phase 1 at ~1.26M (2.0 gave 1.84M)
     matvlm_init: bool = False  # with train.init_from: every LGS block's Mamba2 x/B/C/out from the checkpoint's trained attention (MaTVLM)

@@ -123,6 +123,7 @@ class SS2D(nn.Module):
             ngroups=1,
             chunk_size=cfg.chunk_size,
             backend=cfg.ssm_backend,
+            half_matmuls=cfg.ssd_half_matmuls,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,7 +177,7 @@ class SS2D(nn.Module):
         y = ssd(
             xs, dt, (-torch.exp(m.A_log.float())).repeat(k), bs, cs, m.chunk_size,
             D=d.repeat(k, *([1] * (d.dim() - 1))), dt_bias=m.dt_bias.repeat(k), dt_softplus=True,
-            dt_limit=m.dt_limit, backend=m.backend,
+            dt_limit=m.dt_limit, backend=m.backend, half_matmuls=m.half_matmuls,
         )  # (B, L, 4*nh, p); head block j is direction j, its own B/C group
         del xs, bc, bs, cs, dt
         u = cross_unscan(y.reshape(b, length, k, m.d_inner).transpose(1, 2), h, w)  # (B, 4, T, H, W, d_inner)

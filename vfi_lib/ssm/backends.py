@@ -196,6 +196,7 @@ def ssd(
     initial_state: Tensor | None = None,
     return_final_state: bool = False,
     backend: str = "torch",
+    half_matmuls: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """SSD scan with the chosen backend: mamba_ssm's ``mamba_chunk_scan_combined`` semantics.
 
@@ -203,7 +204,8 @@ def ssd(
     dt_bias (h,), initial_state (b, h, p, n). dt is first made ``softplus(dt + dt_bias)`` when
     ``dt_softplus`` (in float32), then clamped to ``dt_limit``; the output is
     ``ssd_chunked(...) * silu(z)`` (gate applied after the D skip). Returns y (b, l, h, p) in
-    x.dtype, plus the final state (b, h, p, n) if ``return_final_state``.
+    x.dtype, plus the final state (b, h, p, n) if ``return_final_state``. ``half_matmuls``: the torch
+    backend's ``ssd_chunked`` option (mamba_ssm's kernels always take half operands for half inputs).
     """
     which = resolve_backend(backend, x.device)
     if which == "triton":
@@ -219,7 +221,7 @@ def ssd(
         if dt_limit != (0.0, float("inf")):
             dt = dt.clamp(min=dt_limit[0], max=dt_limit[1])
     return ssd_chunked(x, dt, A, B, C, chunk_size, D=D, initial_state=initial_state,
-                       return_final_state=return_final_state, z=z)
+                       return_final_state=return_final_state, z=z, half_matmuls=half_matmuls)
 
 
 @torch.compiler.disable

@@ -117,7 +117,8 @@ class Mamba2(nn.Module):
     Arguments as ``mamba_ssm.modules.mamba2.Mamba2`` (d_model, d_state, d_conv, conv_init, expand,
     headdim, ngroups, A_init_range, D_has_hdim, rmsnorm, norm_before_gate, dt_min, dt_max,
     dt_init_floor, dt_limit, bias, conv_bias, chunk_size, layer_idx, device, dtype) plus
-    ``backend``: "auto" | "torch" | "triton" for the SSD core.
+    ``backend``: "auto" | "torch" | "triton" for the SSD core and ``half_matmuls`` for the torch one
+    (:func:`vfi_lib.ssm.ssd.ssd_chunked`).
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class Mamba2(nn.Module):
         chunk_size: int = 256,
         layer_idx: int | None = None,
         backend: str = "auto",
+        half_matmuls: bool = False,
         device=None,
         dtype=None,
     ) -> None:
@@ -171,6 +173,7 @@ class Mamba2(nn.Module):
         self.chunk_size = chunk_size
         self.layer_idx = layer_idx
         self.backend = backend
+        self.half_matmuls = bool(half_matmuls)  # torch SSD: all chunk matmuls on half operands (ssd_chunked)
 
         # Order: [z, x, B, C, dt]
         d_in_proj = 2 * self.d_inner + 2 * ngroups * d_state + self.nheads
@@ -219,7 +222,7 @@ class Mamba2(nn.Module):
             z=None if self.rmsnorm else z.unflatten(-1, (h, p)),
             dt_bias=self.dt_bias, dt_softplus=True, dt_limit=self.dt_limit,
             initial_state=initial_state, return_final_state=return_final_state,
-            backend=self.backend,
+            backend=self.backend, half_matmuls=self.half_matmuls,
         )
         y, final = out if return_final_state else (out, None)
         y = y.flatten(-2)  # (B, L, d_inner)

@@ -15,8 +15,8 @@ segment-sum matrix (no python loop over chunks, so torch.compile sees one graph)
 Shapes follow mamba_ssm: x (b, l, h, p), dt (b, l, h) (already softplus'ed, positive), A (h,),
 B and C (b, l, g, n) with g groups dividing h (head i uses group i // (h // g)), D (h,) or (h, p),
 states (b, h, p, n). Half-precision inputs are computed in float32 (the exponentials, decays and the
-state passing between chunks need it); the matrix products C B^T, (L o C B^T) x, the chunk states
-sum_s x_s B_s^T and C_t h take half operands with float32 results, as in mamba_ssm's kernels, and the
+state passing between chunks need it); the intra-chunk product (L o C B^T) x takes half operands with a
+float32 result, as in mamba_ssm's kernels (``half_matmuls``: C B^T, the chunk states and C h too), and the
 output is cast back to x.dtype; float64 stays float64. Both functions run with
 autocast disabled, so under ``torch.autocast`` float32 inputs really are computed in float32.
 
@@ -209,11 +209,13 @@ def _chunks_per_slice(b: int, h: int, p: int, n: int, T: int, c: int, itemsize: 
 
 
 def _ssd_run(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tensor | None, T: int, g: int,
-             causal: Tensor, cd: torch.dtype, mm: torch.dtype) -> tuple[Tensor, Tensor]:
+             causal: Tensor, cd: torch.dtype, mm: torch.dtype, mm_more: torch.dtype) -> tuple[Tensor, Tensor]:
     """The chunked scan over one run of consecutive chunks, entered with the SSM ``state``.
 
     x (b, s, h, p), dt (b, s, h), A (h,) in cd, B/C (b, s, g, n), state (b, g, r, p, n) in cd or None
     (zeros), s <= c*T (the tail of the last chunk is zero-padded: dt = 0 there, the state is unchanged).
+    Operand dtypes: ``mm`` for the intra-chunk product (L o C B^T) (dt x), ``mm_more`` for C B^T, the chunk
+    states and C h (products accumulate in float32 either way).
     Returns y (b, s, h, p) in cd without the D skip, and the state after the run (b, g, r, p, n).
     """
     b, s, h, p = x.shape
@@ -227,8 +229,8 @@ def _ssd_run(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tens
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
     xc = x.reshape(b, c, T, g, r, p).permute(0, 1, 3, 4, 2, 5).to(cd)  # (b, c, g, r, T, p)
     dtc = dt.to(cd).reshape(b, c, T, g, r).permute(0, 1, 3, 4, 2)  # (b, c, g, r, T)
-    Bc = B.to(mm).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n), matmul operands only
-    Cc = C.to(mm).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
+    Bc = B.to(mm_more).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n), matmul operands only
+    Cc = C.to(mm_more).reshape(b, c, T, g, n).transpose(2, 3)  # (b, c, g, T, n)
     dA = dtc * A.view(g, r, 1)  # (b, c, g, r, T), log-decay of each step
     cs = _cumsum(dA)  # (b, c, g, r, T), decay from the chunk start
     xdt = xc * dtc[..., None]  # (b, c, g, r, T, p), the step's input dt_s x_s
@@ -247,7 +249,7 @@ def _ssd_run(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tens
 
     # 2) state of each chunk at its end, from its own inputs: sum_s exp(cs_end - cs_s) dt_s x_s B_s^T
     to_end = torch.exp(cs[..., -1:] - cs)  # (b, c, g, r, T)
-    states = torch.einsum("bcgrtp,bcgtn->bcgrpn", (xdt * to_end[..., None]).to(mm), Bc).to(cd)  # (b, c, g, r, p, n)
+    states = torch.einsum("bcgrtp,bcgtn->bcgrpn", (xdt * to_end[..., None]).to(mm_more), Bc).to(cd)  # (b, c, g, r, p, n)
 
     # 3) state passing between chunks: h_in[z] = sum_{c<z} exp(decay of chunks c+1..z-1) states[c]
     init = states.new_zeros((b, 1, g, r, p, n)) if state is None else state.unsqueeze(1)
@@ -257,7 +259,7 @@ def _ssd_run(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, state: Tens
     states_in, final_state = passed[:, :-1], passed[:, -1]
 
     # 4) contribution of the incoming state to each position: exp(cs_t) C_t h_in
-    y_off = torch.einsum("bcgtn,bcgrpn->bcgrtp", Cc, states_in.to(mm)).to(cd) * torch.exp(cs)[..., None]
+    y_off = torch.einsum("bcgtn,bcgrpn->bcgrtp", Cc, states_in.to(mm_more)).to(cd) * torch.exp(cs)[..., None]
     y = (y + y_off).permute(0, 1, 4, 2, 3, 5).reshape(b, c * T, h, p)[:, :s]  # (b, s, h, p)
     return y, final_state
 
@@ -274,6 +276,7 @@ def ssd_chunked(
     return_final_state: bool = False,
     z: Tensor | None = None,
     slice_bytes: int | None = None,
+    half_matmuls: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Chunked SSD (SSD paper, section 6): same result as :func:`ssd_naive`, batched matmuls only.
 
@@ -283,11 +286,13 @@ def ssd_chunked(
     Returns y (b, l, h, p) in x.dtype, and the final state (b, h, p, n) in the compute dtype if asked.
 
     Precision: runs with autocast disabled, in :func:`compute_dtype` (float32 for half/bfloat16 and
-    float32 inputs, float64 for float64); when x itself is half, the products C B^T, (L o C B^T) (dt x),
-    the chunk states and C h take half operands (fp32 accumulation, as mamba_ssm's bmm_chunk, chunk_state
-    and chunk_scan kernels), while the decays and the state passing stay in the compute dtype. Measured:
-    the relative error against float64 grows from 2.85e-3 to 3.0e-3 in bfloat16 (its output rounding
-    alone is 1.7e-3); an H100 spent ~6 ms of a 40 ms compiled 1080p call in the float32 GEMMs before.
+    float32 inputs, float64 for float64). When x itself is half, the intra-chunk product (L o C B^T) (dt x)
+    takes half operands (fp32 accumulation, as mamba_ssm's chunk_scan kernel); with ``half_matmuls`` also
+    C B^T, the chunk states and C h (as its bmm_chunk and chunk_state kernels), while the decays and the
+    state passing always stay in the compute dtype. ``half_matmuls`` (``model.ssd_half_matmuls``) is off by
+    default: on one H100 the compiled Phase 2 at 1080p took 39.7 ms without it (2026-12-07e) and 77.9 ms with
+    it (2026-12-08, a later run; no same-run A/B yet), and its bfloat16 error against float64 is 3.0e-3
+    instead of 2.85e-3 (the output rounding alone is 1.7e-3).
 
     Memory: the chunks are processed in slices of consecutive chunks (the SSM state is passed from one
     slice to the next, as in state chaining), sized so that no per-slice intermediate -- above all the
@@ -299,9 +304,11 @@ def ssd_chunked(
         raise ValueError(f"ssd_chunked: chunk_size must be a positive int, got {chunk_size!r}")
     b, l, h, p, g, n = check_ssd_inputs(x, dt, A, B, C, D, initial_state, z)
     cd = compute_dtype(x.dtype)
-    # half inputs: the chunk matmuls take half operands (fp32 accumulation), like mamba_ssm's kernels;
-    # decays, exponentials and the state passing stay in the compute dtype
+    # half inputs: the intra-chunk product (and with half_matmuls the other chunk matmuls) takes half
+    # operands (fp32 accumulation), like mamba_ssm's kernels; decays, exponentials and the state passing
+    # stay in the compute dtype
     mm = x.dtype if x.dtype in (torch.float16, torch.bfloat16) else cd
+    mm_more = mm if half_matmuls else cd
     T = chunk_size
     c = max(1, -(-l // T))
     budget = SSD_SLICE_BYTES if slice_bytes is None else slice_bytes
@@ -313,7 +320,7 @@ def ssd_chunked(
         ys = []
         for start in range(0, max(l, 1), span):
             sl = slice(start, min(start + span, l))
-            y, state = _ssd_run(x[:, sl], dt[:, sl], A_cd, B[:, sl], C[:, sl], state, T, g, causal, cd, mm)
+            y, state = _ssd_run(x[:, sl], dt[:, sl], A_cd, B[:, sl], C[:, sl], state, T, g, causal, cd, mm, mm_more)
             if D is not None:
                 y = y + _d_skip(x[:, sl].to(cd), D.to(cd))
             if z is not None:

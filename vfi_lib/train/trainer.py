@@ -694,7 +694,7 @@ class Trainer:
             if self.step_in_epoch >= self.steps_per_epoch or (tc.max_steps and self.step >= tc.max_steps):
                 break
             if tc.max_minutes and self.step % 10 == 0 and self._time_up():
-                self.log(f"[train] max_minutes={tc.max_minutes} reached at step {self.step}; stopping")
+                self.log(f"[train] max_minutes={tc.max_minutes:g} reached at step {self.step}; stopping")
                 break
         bar.close()
         if n_log:
@@ -748,7 +748,7 @@ class Trainer:
             self._fitted = True
             self.scheduler.total = max(self.step + 1, int(vec[1] / self.dist.world_size))
             if first:
-                self.log(f"[train] schedule fitted to max_minutes={self.tc.max_minutes}: about {self.scheduler.total} "
+                self.log(f"[train] schedule fitted to max_minutes={self.tc.max_minutes:g}: about {self.scheduler.total} "
                          f"steps at the pace since step {self._pace[0]} (refitted every 10 steps)")
         self.out_of_time = vec[0] > 0
         return self.out_of_time
