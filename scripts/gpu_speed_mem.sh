@@ -6,7 +6,7 @@ set -uo pipefail
 : "${OUT:?set OUT}"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 R="$OUT/tt"; mkdir -p "$R"
-PART=${PART:-all}   # mem | tt | lat | latc | chunk | all  (latc: CHUNK, V42, REGIONAL, VARIANT; see there)
+PART=${PART:-all}   # mem | tt | lat | latc | chunk | all  (latc: CHUNK, V42, REGIONAL, VARIANT, EAGER; see there)
 tt() { timeout "${TT_TIMEOUT:-200}" python3 -m vfi_lib.speed.timetest --device cuda --runs 30 --warmup 5 --json "$R/$1.json" "${@:2}" 2>&1 | tail -n 1; }
 mem() { timeout 120 python3 scripts/mem_check.py --device cuda "$@" 2>&1 | tail -n 2; }
 if [ "$PART" = latc ]; then {  # compiled latency at the SSD chunk length CHUNK (default 64) beside the compiled peer
@@ -19,13 +19,15 @@ torch.save(to_reference_state_dict(build_peer('rife-4.2x')), '$V42')"; fi
   echo "== TimeTest (median of 30, batch 1): compiled Practical-RIFE 4.2x fp16 vs compiled Phase 2 bf16 torch SSD, chunk $T"
   tt v42_1080p_fp16_c --peer rife-4.2x --weights "${V42:-.whl/peers/rife-4.2x/flownet.pkl}" --resolution 1080p --dtype fp16 --compile
   tt p2_1080p_bf16_c_T$T $P2 --compile --profile "$OUT/profile_p2_1080p_compiled_T$T.txt"
-  tt p2_1080p_bf16_eager_T$T $P2 --conv1d shift --runs 10 --warmup 3 --breakdown "$OUT/breakdown_p2_1080p_T${T}_d6.txt" --breakdown_depth 6
+  # EAGER=0 skips the eager timings (each compile takes ~3 min: a default + VARIANT A/B fits one call only so)
+  [ "${EAGER:-1}" = 1 ] && tt p2_1080p_bf16_eager_T$T $P2 --conv1d shift --runs 10 --warmup 3 --breakdown "$OUT/breakdown_p2_1080p_T${T}_d6.txt" --breakdown_depth 6
   [ -n "${REGIONAL:-}" ] && tt p2_1080p_bf16_cr_T$T $P2 --compile regional
   # VARIANT="model.KEY=VALUE ...": the same preset with these model fields overridden (untrained), compiled and eager,
-  # e.g. VARIANT="model.enc_channels=[16,32,48]" (the LGS stages at 1/8 and 1/16 instead of 1/4 and 1/8)
+  # e.g. VARIANT="model.enc_channels=[16,32,48]" (the LGS stages at 1/8 and 1/16 instead of 1/4 and 1/8) or
+  # VARIANT="model.ssd_half_matmuls=true" (every SSD chunk matmul on bf16 operands)
   if [ -n "${VARIANT:-}" ]; then SETS=(); for kv in $VARIANT; do SETS+=(--set "$kv"); done
     tt p2v_1080p_bf16_c_T$T $P2 "${SETS[@]}" --compile
-    tt p2v_1080p_bf16_eager_T$T $P2 "${SETS[@]}" --conv1d shift --runs 10 --warmup 3 --breakdown "$OUT/breakdown_p2v_1080p_T${T}_d3.txt" --breakdown_depth 3
+    [ "${EAGER:-1}" = 1 ] && tt p2v_1080p_bf16_eager_T$T $P2 "${SETS[@]}" --conv1d shift --runs 10 --warmup 3 --breakdown "$OUT/breakdown_p2v_1080p_T${T}_d3.txt" --breakdown_depth 3
   fi
 } > "$OUT/latency.log" 2>&1; cat "$OUT/latency.log"; tar czf "$OUT/timetest_json.tgz" -C "$R" .; exit 0; fi
 if [ "$PART" = chunk ]; then {  # the SSD chunk length (exact for any value): inference 1080p / 4K and training throughput
