@@ -115,7 +115,7 @@ def test_phase2_scale_argument() -> None:
 
 def test_phase2_scale_sequence_keeps_per_sample_the_flow_whose_warps_agree_best() -> None:
     """scale=(1.0, 0.5): each sample's output equals the single-scale output whose warped inputs disagree least
-    (mean |W0 - W1| on the unpadded image), whichever that is per sample; aux["flow_scale"] says which; bad scales
+    (mean (W0 - W1)^2 on the unpadded image), whichever that is per sample; aux["flow_scale"] says which; bad scales
     are refused."""
     torch.manual_seed(0)
     model = create_model("phase2_hybrid", tiny=True).eval()
@@ -128,7 +128,7 @@ def test_phase2_scale_sequence_keeps_per_sample_the_flow_whose_warps_agree_best(
         for s in (1.0, 0.5):
             single[s] = model(x0, x1, 0.5, return_aux=True, scale=s)
         out, aux = model(x0, x1, 0.5, return_aux=True, scale=(1.0, 0.5))
-    dis = {s: (a["warped0"] - a["warped1"]).abs().mean((1, 2, 3)) for s, (_, a) in single.items()}
+    dis = {s: (a["warped0"] - a["warped1"]).square().mean((1, 2, 3)) for s, (_, a) in single.items()}
     pick = [1.0 if dis[1.0][i] <= dis[0.5][i] else 0.5 for i in range(4)]
     assert aux["flow_scale"].tolist() == pick
     assert set(pick) == {1.0, 0.5}, pick  # this batch exercises both choices
@@ -139,6 +139,36 @@ def test_phase2_scale_sequence_keeps_per_sample_the_flow_whose_warps_agree_best(
         model(x0, x1, 0.5, scale=(1.0, 0.0))
     with pytest.raises(ValueError, match="scale must be"):
         model(x0, x1, 0.5, scale=())
+
+
+def test_scale_sequence_prefers_few_small_disagreements_over_a_large_local_one(monkeypatch) -> None:
+    """The choice criterion is the mean *squared* (W0 - W1): a flow that misses one fast object (a large local
+    disagreement) loses to one with a small disagreement everywhere, though its mean |W0 - W1| is smaller."""
+    from vfi_lib.model import thesis_model
+
+    model = create_model("phase2_hybrid", tiny=True).eval()
+    n = 2 * model.pad_multiple
+
+    class FakeFlow(torch.nn.Module):  # scale 1: 0.8 on 3% of the image; scale 0.5: 0.04 everywhere
+        def forward(self, x0, x1, t, f0, f1, scale=1.0):
+            b = x0.shape[0]
+            d = torch.zeros(b, 1, n, n)
+            if scale == 1.0:
+                d[..., : n // 8, : n // 4] = 0.8
+            else:
+                d += 0.04
+            z = torch.zeros(b, 1, n, n)
+            return {"flow_t0": torch.cat([d, z], 1), "flow_t1": torch.zeros(b, 2, n, n), "mask": z + 0.5}
+
+    model.flow = FakeFlow()
+    monkeypatch.setattr(thesis_model, "warp", lambda img, flow: img + flow[:, :1])  # W0 - W1 = d when x0 = x1
+    x = torch.rand(1, 3, n, n)
+    with torch.no_grad():
+        aux = {s: model(x, x, 0.5, return_aux=True, scale=s)[1] for s in (1.0, 0.5)}
+        l1 = {s: (a["warped0"] - a["warped1"]).abs().mean().item() for s, a in aux.items()}
+        assert l1[1.0] < l1[0.5]  # the absolute mean would keep scale 1
+        _, both = model(x, x, 0.5, return_aux=True, scale=(1.0, 0.5))
+    assert both["flow_scale"].tolist() == [0.5]
 
 
 def test_pad_multiple_and_attention_maps() -> None:
