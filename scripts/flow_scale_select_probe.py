@@ -2,8 +2,8 @@
 
 For every k-th triplet of each benchmark, the checkpoint runs at flow scale 1.0 and 0.5; the probe records
 the PSNR of both predictions, OpenCV DIS's PSNR, and candidate no-reference signals of each flow -- the
-disagreement of the two warped inputs (mean |W0 - W1|, and its clipped form), which is small where the
-flow explains the motion. It then scores selection rules against the oracle (the better scale per image).
+disagreement of the two warped inputs (mean |W0 - W1|, its clipped form, and the mean squared difference,
+which ``--scale auto`` uses since 2026-12-08), which is small where the flow explains the motion. It then scores selection rules against the oracle (the better scale per image).
 
     python scripts/flow_scale_select_probe.py --ckpt .devdata/ckpt/scratch_ft.pt --every 4 \
         --bench bbb=bbb:.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 ...
@@ -34,9 +34,10 @@ SCALES = (1.0, 0.5)
 
 
 def signals(aux: dict) -> dict:
-    """No-reference signals of one prediction: the warped inputs' disagreement, plain and clipped at 0.1."""
-    d = (aux["warped0"].float() - aux["warped1"].float()).abs().mean(1)  # (1, H, W)
-    return {"dis_l1": float(d.mean()), "dis_clip": float(d.clamp(max=0.1).mean())}
+    """No-reference signals of one prediction: the warped inputs' disagreement, plain, clipped at 0.1 and squared."""
+    diff = aux["warped0"].float() - aux["warped1"].float()  # (1, 3, H, W)
+    d = diff.abs().mean(1)  # (1, H, W)
+    return {"dis_l1": float(d.mean()), "dis_clip": float(d.clamp(max=0.1).mean()), "dis_l2": float(diff.square().mean())}
 
 
 def parse_bench(text: str) -> tuple[str, str, str, int]:
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--bench", action="append", required=True, help="LABEL=bbb:PATH or LABEL=clips:PATH:GAP")
     ap.add_argument("--every", type=int, default=4, help="every k-th triplet (default 4)")
+    ap.add_argument("--limit", type=int, help="only the first N triplets of each benchmark (before --every)")
     ap.add_argument("--out_dir", default="/tmp/flow_scale_select_probe")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         protocol = get_protocol(kind, None)
         ds = open_dataset(kind, path, None, protocol, gap=gap)
         t_start = time.time()
-        for i in range(0, len(ds), args.every):
+        for i in range(0, len(ds) if args.limit is None else min(args.limit, len(ds)), args.every):
             item = ds[i]
             x0, x1, gt = (protocol_input(item[k], protocol, "cpu") for k in ("img0", "img1", "gt"))
             t = float(item["t"])
@@ -87,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         rs = [r for r in rows if r["bench"] == label]
         col = {k: float(np.mean([r[k] for r in rs])) for k in ("dis", "psnr_s1.0", "psnr_s0.5")}
         col["oracle"] = float(np.mean([max(r["psnr_s1.0"], r["psnr_s0.5"]) for r in rs]))
-        for sig in ("dis_l1", "dis_clip"):
+        for sig in ("dis_l1", "dis_clip", "dis_l2"):
             col[f"select_{sig}"] = float(np.mean([r["psnr_s1.0"] if r[f"{sig}_s1.0"] <= r[f"{sig}_s0.5"]
                                                   else r["psnr_s0.5"] for r in rs]))
         col["n"] = len(rs)
         summary[label] = col
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    keys = ["n", "dis", "psnr_s1.0", "psnr_s0.5", "oracle", "select_dis_l1", "select_dis_clip"]
+    keys = ["n", "dis", "psnr_s1.0", "psnr_s0.5", "oracle", "select_dis_l1", "select_dis_clip", "select_dis_l2"]
     print("| bench | " + " | ".join(keys) + " |")
     for label, col in summary.items():
         print(f"| {label} | " + " | ".join(f"{col[k]:.2f}" if k != "n" else str(col[k]) for k in keys) + " |")

@@ -130,3 +130,21 @@ def test_cli_end_to_end_dis_beats_average_most_on_large_motion(tmp_path, capsys)
     assert slow["diff"] > 0 and fast["diff"] > 0 and fast["mean_b"] < slow["mean_b"]  # averaging suffers from motion
     assert len(rep["motion"]) == 6
     assert "| all | 6 |" in capsys.readouterr().out
+
+
+def test_notebook_helper_pairs_the_runs_of_a_plan(tmp_path):
+    """notebooks/20's paired_reports: one report per benchmark of the plan both models ran, equal to
+    paired_comparison of the summaries' own per-sample rows."""
+    from vfi_lib.model.baselines import build_baseline
+    from vfi_lib.notebooks.experiments import benchmark_plan, paired_reports, run_benchmark_plan
+
+    plan = benchmark_plan(True, str(tmp_path))
+    models = {"baseline_average": build_baseline("average"), "baseline_dis": build_baseline("dis")}
+    results = run_benchmark_plan(plan, models, out_dir=tmp_path / "bench")
+    (key, rep), = paired_reports(results, plan, "baseline_dis", "baseline_average", bins=2)
+    by = {s["model"]: s for s in results}
+    d = [x["psnr"] - y["psnr"] for x, y in zip(by["baseline_dis"]["samples"], by["baseline_average"]["samples"])]
+    assert key == "vimeo90k" and rep["overall"]["n"] == len(d) >= 2
+    assert rep["overall"]["diff"] == pytest.approx(float(np.mean(d)))
+    assert sum(b["n"] for b in rep["bins"]) == len(d)
+    assert paired_reports(results, plan, "baseline_dis", "nobody") == []

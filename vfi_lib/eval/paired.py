@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_samples", "sample_motion", "paired_comparison", "markdown_report"]
+__all__ = ["read_samples", "summary_samples", "sample_motion", "paired_comparison", "markdown_report"]
 
 MetricRows = dict[tuple[str, float], float]
 
@@ -60,6 +60,12 @@ def read_samples(path: str | Path, metric: str = "psnr") -> MetricRows:
     if not out:
         raise ValueError(f"{path}: no samples")
     return out
+
+
+def summary_samples(summary: dict, metric: str = "psnr") -> MetricRows:
+    """The per-sample rows of a :func:`vfi_lib.eval.run_benchmark` summary (``summary["samples"]``) as
+    {(name, t): metric}, like :func:`read_samples` of its CSV."""
+    return {(r["name"], round(float(r["t"]), 6)): float(r[metric]) for r in summary["samples"]}
 
 
 def sample_motion(dataset, limit: int | None = None, progress: bool = False) -> dict[tuple[str, float], float]:

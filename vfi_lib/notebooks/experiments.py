@@ -704,6 +704,29 @@ def benchmark_rows(results: Sequence[Mapping[str, Any]]) -> list[dict]:
             for s in results]
 
 
+def paired_reports(results: Sequence[Mapping[str, Any]], plan: Sequence[tuple[str, str, dict]], model_a: str,
+                   model_b: str, bins: int = 3) -> list[tuple[str, dict]]:
+    """Per benchmark of ``plan`` scored for both models: :func:`vfi_lib.eval.paired.paired_comparison` of
+    ``model_a`` against ``model_b`` (PSNR per sample), split into ``bins`` equal-count bins of the motion
+    between the inputs (DIS p95 |F_01|). Returns [(benchmark key, report)]; benchmarks without PSNR are skipped."""
+    from vfi_lib.eval.benchmarks import open_dataset
+    from vfi_lib.eval.paired import paired_comparison, sample_motion, summary_samples
+    from vfi_lib.eval.protocols import get_protocol
+
+    out = []
+    for bench, path, opts in plan:
+        got = {s["model"]: s for s in results if s["benchmark"] == bench and s.get("level") == opts.get("level")
+               and s.get("psnr") is not None}
+        if model_a not in got or model_b not in got:
+            continue
+        a, b = summary_samples(got[model_a]), summary_samples(got[model_b])
+        ds = open_dataset(bench, path, opts.get("level"), get_protocol(bench, opts.get("resolution")),
+                          gap=opts.get("gap") or 1)
+        motion = sample_motion(ds, limit=got[model_a]["n"])
+        out.append((got[model_a]["key"], paired_comparison(a, b, motion, bins=bins)))
+    return out
+
+
 def sota_rows(results: Sequence[Mapping[str, Any]], models: Iterable[str], smoke: bool) -> list[dict]:
     """Rows for :func:`vfi_lib.eval.sota.markdown_table`: per model its PSNR per benchmark key, venue
     "this thesis" / "baseline" / "peer (our harness)"; smoke rows are marked as sample results."""
