@@ -118,9 +118,11 @@ def test_cli_end_to_end_dis_beats_average_most_on_large_motion(tmp_path, capsys)
         assert eval_main(["clips", "--baseline", base, "--path", str(tmp_path / "footage"), "--out_dir", str(out),
                           "--no_progress"]) == 0
         (files[base],) = out.glob(f"clips_gap1_*_baseline_{base}__*.json")
-    rep_path = tmp_path / "paired.json"
+    rep_path, fig_path = tmp_path / "paired.json", tmp_path / "fig" / "paired.png"
     assert main([str(files["dis"]), str(files["average"]), "--labels", "DIS", "average", "--motion", "clips",
-                 "--path", str(tmp_path / "footage"), "--bins", "2", "--out", str(rep_path)]) == 0
+                 "--path", str(tmp_path / "footage"), "--bins", "2", "--out", str(rep_path), "--plot", str(fig_path)]) == 0
+    assert fig_path.stat().st_size > 1000 and cv2.imread(str(fig_path)) is not None
+    assert main([str(files["dis"]), str(files["average"]), "--plot", str(fig_path)]) == 2  # no motion: clear error
     rep = json.loads(rep_path.read_text())
     slow, fast = rep["bins"]
     assert rep["overall"]["n"] == 6 and slow["n"] == fast["n"] == 3
@@ -129,6 +131,9 @@ def test_cli_end_to_end_dis_beats_average_most_on_large_motion(tmp_path, capsys)
     assert slow["motion_px"][1] == fast["motion_px"][0] and fast["motion_px"][1] == math.inf
     assert slow["diff"] > 0 and fast["diff"] > 0 and fast["mean_b"] < slow["mean_b"]  # averaging suffers from motion
     assert len(rep["motion"]) == 6
+    rows_dis, rows_avg = _csv_rows(files["dis"]), _csv_rows(files["average"])  # same triplet order
+    assert sorted(x["diff"] for x in rep["samples"]) == pytest.approx(
+        sorted(x["psnr"] - y["psnr"] for x, y in zip(rows_dis, rows_avg)))
     assert "| all | 6 |" in capsys.readouterr().out
 
 
@@ -148,3 +153,9 @@ def test_notebook_helper_pairs_the_runs_of_a_plan(tmp_path):
     assert rep["overall"]["diff"] == pytest.approx(float(np.mean(d)))
     assert sum(b["n"] for b in rep["bins"]) == len(d)
     assert paired_reports(results, plan, "baseline_dis", "nobody") == []
+
+
+def _csv_rows(json_path):
+    """The per-sample rows of a result, read from the CSV its JSON names, in file order."""
+    with open(json.loads(json_path.read_text())["files"]["csv"], newline="") as f:
+        return [{k: float(v) if k == "psnr" else v for k, v in r.items()} for r in csv.DictReader(f)]

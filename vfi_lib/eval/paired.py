@@ -112,7 +112,7 @@ def paired_comparison(
     a, b: {(name, t): metric} (:func:`read_samples`); motion: {(name, t): px} or None. bins: an int k
     for k equal-count bins (motion quantiles), or explicit increasing edges in px (the last bin is open).
     Returns {"overall": stats, "bins": [stats + "motion_px": [lo, hi]], "worst": [(name, t, diff, motion)],
-    "only_a": n, "only_b": n}; stats = n, mean_a, mean_b, diff, ci95, a_better (fraction with a > b).
+    "samples": [(name, t, diff, motion)] (every paired sample), "only_a": n, "only_b": n}; stats = n, mean_a, mean_b, diff, ci95, a_better (fraction with a > b).
     ValueError when the two share no sample or ``motion`` misses one of them.
     """
     keys = sorted(set(a) & set(b))
@@ -149,6 +149,8 @@ def paired_comparison(
             if sel.any():
                 hi = float(edges[j + 1]) if j + 1 < len(edges) else math.inf
                 report["bins"].append({"motion_px": [float(lo), hi], **_stats(d[sel], va[sel], vb[sel], rng, n_boot)})
+    report["samples"] = [{"name": k[0], "t": k[1], "diff": float(x), **({"motion_px": float(m[i])} if m is not None else {})}
+                         for i, (k, x) in enumerate(zip(keys, d))]
     order = np.argsort(d)[:worst]
     report["worst"] = [{"name": keys[i][0], "t": keys[i][1], "diff": float(d[i]),
                         **({"motion_px": float(m[i])} if m is not None else {})} for i in order]
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--bins", default="4", help="k equal-count motion bins, or comma-separated edges in px (default 4)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     ap.add_argument("--out", type=Path, help="write the report (and the per-sample motion) as JSON here")
+    ap.add_argument("--plot", type=Path, help="with --motion: save the difference-vs-motion figure here (.png, .pdf)")
     return ap
 
 
@@ -214,6 +217,15 @@ def run_cli(argv: list[str] | None = None) -> dict:
     for w in report["worst"]:
         extra = f", motion {w['motion_px']:.1f} px" if "motion_px" in w else ""
         print(f"  {w['name']} t={w['t']}: {w['diff']:+.2f}{extra}")
+    if args.plot:
+        if motion is None:
+            raise ValueError("--plot needs --motion (the figure is the difference against the motion)")
+        from vfi_lib.viz.plots import plot_paired
+
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_paired(report, *args.labels, metric=args.metric.upper()).figure.savefig(args.plot, dpi=200,
+                                                                                       bbox_inches="tight")
+        print(f"wrote {args.plot}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         dump = {**report, "markdown": text}

@@ -26,6 +26,7 @@ __all__ = [
     "latency_fit",
     "plot_ablation_summary",
     "plot_histories",
+    "plot_paired",
 ]
 
 
@@ -199,3 +200,31 @@ def plot_histories(histories: Mapping[str, Sequence[float]], xlabel: str = "step
     ax.set_ylabel(ylabel)
     ax.legend()
     return fig
+
+
+def plot_paired(report: Mapping[str, Any], label_a: str = "A", label_b: str = "B", metric: str = "PSNR", ax=None,
+                width_frac: float = 0.7):
+    """A :func:`vfi_lib.eval.paired.paired_comparison` report with motion: every sample's difference A - B
+    against its motion (DIS p95 |F_01|, px, symlog axis), and each motion bin's mean difference with its
+    bootstrap 95% interval. Returns the Axes."""
+    samples = [r for r in report["samples"] if "motion_px" in r]
+    if not samples:
+        raise ValueError("plot_paired: the report has no motion (paired_comparison(..., motion=...))")
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize(width_frac))
+    ax.scatter([r["motion_px"] for r in samples], [r["diff"] for r in samples], s=6, color="0.6", lw=0,
+               label="per sample")
+    for i, b in enumerate(report["bins"]):
+        lo, hi = b["motion_px"]
+        hi = max(r["motion_px"] for r in samples) if not np.isfinite(hi) else hi
+        x = float(np.sqrt(max(lo, 0.1) * max(hi, 0.1)))  # the bin's geometric middle
+        ax.errorbar(x, b["diff"], yerr=[[b["diff"] - b["ci95"][0]], [b["ci95"][1] - b["diff"]]], xerr=None,
+                    fmt="o", color="C0", capsize=3, label="bin mean, 95% CI" if i == 0 else None)
+        ax.hlines(b["diff"], max(lo, 0.0), hi, color="C0", lw=1.2)
+    ax.axhline(0.0, color="0.3", lw=0.8, ls=":")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0.0, 1.2 * max(r["motion_px"] for r in samples))
+    ax.set_xlabel("motion between the inputs, p95 |F01| (px)")
+    ax.set_ylabel(f"{metric}: {label_a} - {label_b} (dB)" if metric.upper() == "PSNR" else f"{metric}: {label_a} - {label_b}")
+    ax.legend(loc="lower left")
+    return ax
