@@ -3,7 +3,8 @@
 For every k-th triplet of each benchmark, the checkpoint runs at flow scale 1.0 and 0.5; the probe records
 the PSNR of both predictions, OpenCV DIS's PSNR, and candidate no-reference signals of each flow -- the
 disagreement of the two warped inputs (mean |W0 - W1|, its clipped form, and the mean squared difference,
-which ``--scale auto`` uses since 2026-12-08), which is small where the flow explains the motion. It then scores selection rules against the oracle (the better scale per image).
+which ``--scale auto`` uses since 2026-12-08), which is small where the flow explains the motion. It then
+scores selection rules against the oracle (the better scale per image).
 
     python scripts/flow_scale_select_probe.py --ckpt .devdata/ckpt/scratch_ft.pt --every 4 \
         --bench bbb=bbb:.devdata/bbb --bench bikes=clips:.devdata/real/bikes:1 ...

@@ -64,7 +64,7 @@ def test_motion_bins_equal_count_and_explicit_edges():
     assert "| all | 8 |" in text and "motion >= 55.0 px" in text and "ours - DIS" in text
 
 
-def test_errors_name_the_problem(tmp_path):
+def test_errors_name_the_problem(tmp_path, capsys):
     a = _rows([30, 31])
     with pytest.raises(ValueError, match="share no sample"):
         paired_comparison(a, _rows([1, 2], ["x", "y"]))
@@ -83,6 +83,11 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         read_samples(tmp_path / "nope.csv")
     assert main([str(bad), str(bad)]) == 2
+    ok = _csv(tmp_path / "ok.csv", [[0, "x", 0.5, 30, 0.9]])
+    for argv, msg in ((["--motion", "clips"], "--motion needs --path"), (["--plot", "f.png"], "--plot needs --motion"),
+                      (["--bins", "4,x"], "--bins '4,x': expected a bin count")):
+        assert main([str(ok), str(ok), *argv]) == 2
+        assert msg in capsys.readouterr().err
 
 
 def test_sample_motion_measures_a_known_translation():

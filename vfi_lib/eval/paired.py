@@ -111,8 +111,9 @@ def paired_comparison(
 
     a, b: {(name, t): metric} (:func:`read_samples`); motion: {(name, t): px} or None. bins: an int k
     for k equal-count bins (motion quantiles), or explicit increasing edges in px (the last bin is open).
-    Returns {"overall": stats, "bins": [stats + "motion_px": [lo, hi]], "worst": [(name, t, diff, motion)],
-    "samples": [(name, t, diff, motion)] (every paired sample), "only_a": n, "only_b": n}; stats = n, mean_a, mean_b, diff, ci95, a_better (fraction with a > b).
+    Returns {"overall": stats, "bins": [stats + "motion_px": [lo, hi]], "samples": [(name, t, diff, motion)]
+    (every paired sample), "worst": the ``worst`` samples of lowest diff, "only_a": n, "only_b": n};
+    stats = n, mean_a, mean_b, diff, ci95, a_better (fraction with a > b).
     ValueError when the two share no sample or ``motion`` misses one of them.
     """
     keys = sorted(set(a) & set(b))
@@ -151,9 +152,7 @@ def paired_comparison(
                 report["bins"].append({"motion_px": [float(lo), hi], **_stats(d[sel], va[sel], vb[sel], rng, n_boot)})
     report["samples"] = [{"name": k[0], "t": k[1], "diff": float(x), **({"motion_px": float(m[i])} if m is not None else {})}
                          for i, (k, x) in enumerate(zip(keys, d))]
-    order = np.argsort(d)[:worst]
-    report["worst"] = [{"name": keys[i][0], "t": keys[i][1], "diff": float(d[i]),
-                        **({"motion_px": float(m[i])} if m is not None else {})} for i in order]
+    report["worst"] = [report["samples"][i] for i in np.argsort(d)[:worst]]
     return report
 
 
@@ -192,23 +191,34 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _bins_arg(text: str) -> int | list[float]:
+    """``--bins``: an int k (equal-count bins) or comma-separated edges in px."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--bins {text!r}: expected a bin count (4) or comma-separated edges in px (0,8,32)") from None
+
+
 def run_cli(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.motion and not args.path:
+        raise ValueError("--motion needs --path (the dataset root whose inputs to measure)")
+    if args.plot and not args.motion:
+        raise ValueError("--plot needs --motion (the figure is the difference against the motion)")
+    bins = _bins_arg(args.bins)
     a, b = read_samples(args.a, args.metric), read_samples(args.b, args.metric)
     motion = None
     if args.motion:
         from vfi_lib.eval.benchmarks import open_dataset
         from vfi_lib.eval.protocols import get_protocol
 
-        if not args.path:
-            raise SystemExit("--motion needs --path (the dataset root)")
         level = (args.level or "extreme") if args.motion == "snu_film" else None
         ds = open_dataset(args.motion, args.path, level, get_protocol(args.motion), gap=args.gap or 1)
         motion = sample_motion(ds, progress=True)
-    try:
-        bins: int | list[float] = int(args.bins)
-    except ValueError:
-        bins = [float(x) for x in args.bins.split(",")]
     report = paired_comparison(a, b, motion, bins=bins, seed=args.seed)
     report.update(a=str(args.a), b=str(args.b), labels=list(args.labels), metric=args.metric)
     text = markdown_report(report, *args.labels, metric=args.metric.upper())
@@ -218,8 +228,6 @@ def run_cli(argv: list[str] | None = None) -> dict:
         extra = f", motion {w['motion_px']:.1f} px" if "motion_px" in w else ""
         print(f"  {w['name']} t={w['t']}: {w['diff']:+.2f}{extra}")
     if args.plot:
-        if motion is None:
-            raise ValueError("--plot needs --motion (the figure is the difference against the motion)")
         from vfi_lib.viz.plots import plot_paired
 
         args.plot.parent.mkdir(parents=True, exist_ok=True)
